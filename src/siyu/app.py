@@ -1,0 +1,75 @@
+"""The application factory: settings, database, middleware order, error rendering, routers, and the
+in-process worker of the embedded default."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from siyu import __version__, problems
+from siyu.audit.endpoints import router as audit_router
+from siyu.auth.endpoints import router as auth_router
+from siyu.config import Settings, load_settings
+from siyu.console import STATIC_DIR
+from siyu.console.routes import router as console_router
+from siyu.kit.db import make_engine, make_sessionmaker
+from siyu.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from siyu.ops.endpoints import router as ops_router
+from siyu.worker import queue, registry
+from siyu.worker.endpoints import router as jobs_router
+from siyu.worker.runner import Worker, start_in_thread
+from siyu.workspace.endpoints import router as workspace_router
+
+log = logging.getLogger("siyu.app")
+
+API_ROUTERS = (auth_router, workspace_router, audit_router, jobs_router)
+
+
+def create_app(settings: Settings | None = None, *, start_worker: bool | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    if settings.is_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.sqlalchemy_url)
+    factory = make_sessionmaker(engine)
+    queue.install_listeners(factory)
+    registry.load(settings.plugins)
+    run_worker = settings.run_worker_in_process if start_worker is None else start_worker
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = None
+        if run_worker:
+            worker = Worker(settings, factory, name="in-process")
+            start_in_thread(worker)
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+            engine.dispose()
+
+    app = FastAPI(
+        title="siyu API",
+        version=__version__,
+        description="私域 — private-domain customer operations. Errors are RFC 9457 problem+json.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = factory
+
+    problems.install(app)
+    for router in (ops_router, *API_ROUTERS, console_router):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    # Outermost first at request time: request context (ids, logs, 500s), then the size limit.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    return app

@@ -1,0 +1,1 @@
+"""Operators, roles and permissions, console sessions and API tokens."""

@@ -1,0 +1,120 @@
+"""Every runtime setting of siyu, read once from the environment (prefix ``SIYU_``).
+
+Each field's ``description`` is its documentation: ``docs/settings.md`` is generated from this class and a
+test fails when the two disagree.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SIYU_", env_file=None, extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("./siyu-data"),
+        description="Folder of the embedded default: the SQLite database, DuckDB files, uploads and exports.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description=(
+            "SQLAlchemy URL of the operational store, e.g. `postgresql+psycopg://user@host/db`. "
+            "Empty means the embedded SQLite file `<data_dir>/siyu.db`."
+        ),
+    )
+    secret_key: str = Field(
+        default="change-me-in-production",
+        description="Secret used to sign console cookies. Set a long random value in production.",
+        min_length=8,
+    )
+    host: str = Field(default="127.0.0.1", description="Address `siyu serve` listens on.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `siyu serve` listens on.")
+    log_level: str = Field(default="INFO", description="Python log level: DEBUG, INFO, WARNING or ERROR.")
+    log_format: LogFormat = Field(
+        default=LogFormat.text, description="`text` for people, `json` for one JSON object per line."
+    )
+    max_request_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body accepted, in bytes; larger bodies get 413.",
+    )
+    session_ttl_hours: int = Field(
+        default=12, ge=1, description="How long a console login lasts without activity, in hours."
+    )
+    cookie_secure: bool = Field(
+        default=False, description="Mark console cookies `Secure` (set to true behind HTTPS)."
+    )
+    default_locale: str = Field(
+        default="zh_CN", description="Console language when the operator has not chosen one: `zh_CN` or `en`."
+    )
+    run_worker_in_process: bool = Field(
+        default=True,
+        description="`siyu serve` also runs one job worker thread (the embedded default). "
+        "Set false when separate `siyu worker` processes run the queue.",
+    )
+    worker_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often an idle worker looks for due jobs, in seconds."
+    )
+    job_lease_seconds: int = Field(
+        default=60,
+        ge=1,
+        description="Seconds after which a job claimed by a worker that died is taken over by another. "
+        "A live worker keeps its job locked however long it runs.",
+    )
+    job_max_attempts: int = Field(
+        default=8, ge=1, description="Attempts before a failing job is moved to the dead-letter state."
+    )
+    job_backoff_seconds: float = Field(
+        default=2.0, gt=0, description="First retry delay; each further retry doubles it (with jitter)."
+    )
+    job_backoff_max_seconds: float = Field(
+        default=3600.0, gt=0, description="Longest delay between two attempts of a job, in seconds."
+    )
+    job_retention_days: int = Field(
+        default=14, ge=1, description="Finished jobs and ended console sessions are purged after this many days."
+    )
+    plugins: list[str] = Field(
+        default_factory=list,
+        description="Extra Python modules imported at start-up; they may register jobs and, later, channels. "
+        'JSON list, e.g. `["mybrand.siyu_plugin"]`.',
+    )
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
+        return upper
+
+    @field_validator("default_locale")
+    @classmethod
+    def _known_locale(cls, value: str) -> str:
+        if value not in {"zh_CN", "en"}:
+            raise ValueError("must be zh_CN or en")
+        return value
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'siyu.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.sqlalchemy_url.startswith("sqlite")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment; keyword overrides win (used by tests and the CLI)."""
+    return Settings(**overrides)  # type: ignore[arg-type]

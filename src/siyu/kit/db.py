@@ -1,0 +1,120 @@
+"""Engines and sessions for the operational store, and the workspace guard.
+
+The guard is the one place that scopes rows to a workspace: a session opened for a workspace
+(``session.info["workspace_id"]``) adds ``workspace_id = :ws`` to every ORM SELECT, UPDATE and DELETE of a
+workspace-scoped model, and refuses to flush a scoped row that belongs to another workspace.
+Code that works across workspaces (the job worker, the CLI) opens an unscoped session on purpose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker, with_loader_criteria
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from siyu.kit.orm import WorkspaceScoped
+
+WORKSPACE_KEY = "workspace_id"
+
+
+class CrossWorkspaceWrite(RuntimeError):
+    """A session scoped to one workspace tried to write a row of another. Always a bug."""
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        # pysqlite's own transaction handling defers BEGIN; take it over so a write transaction
+        # starts with BEGIN IMMEDIATE and never fails on lock upgrade (one writer per file).
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    dbapi_conn.isolation_level = None  # type: ignore[attr-defined]
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session], workspace_id: int | None = None) -> Iterator[Session]:
+    """A unit of work at the edge: commit on success, roll back on any exception."""
+    session = factory()
+    if workspace_id is not None:
+        session.info[WORKSPACE_KEY] = workspace_id
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def scope_to_workspace(session: Session, workspace_id: int) -> None:
+    session.info[WORKSPACE_KEY] = workspace_id
+
+
+@contextmanager
+def across_workspaces(session: Session) -> Iterator[Session]:
+    """Lift the workspace guard for a block. Only for look-ups that must see every workspace
+    (sign-in, choosing a workspace); never for domain data."""
+    saved = session.info.pop(WORKSPACE_KEY, None)
+    try:
+        yield session
+    finally:
+        if saved is not None:
+            session.info[WORKSPACE_KEY] = saved
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _add_workspace_criteria(state: ORMExecuteState) -> None:
+    workspace_id = state.session.info.get(WORKSPACE_KEY)
+    if workspace_id is None:
+        return
+    if state.is_select or state.is_update or state.is_delete:
+        state.statement = state.statement.options(
+            with_loader_criteria(
+                WorkspaceScoped,
+                lambda cls: cls.workspace_id == workspace_id,
+                include_aliases=True,
+            )
+        )
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_cross_workspace_writes(session: Session, _ctx: Any, _instances: Any) -> None:
+    workspace_id = session.info.get(WORKSPACE_KEY)
+    if workspace_id is None:
+        return
+    for obj in list(session.new) + list(session.dirty) + list(session.deleted):
+        if not isinstance(obj, WorkspaceScoped):
+            continue
+        if obj.workspace_id is None and obj in session.new:
+            obj.workspace_id = workspace_id
+        elif obj.workspace_id != workspace_id:
+            raise CrossWorkspaceWrite(
+                f"{type(obj).__name__} of workspace {obj.workspace_id} written in a session of workspace "
+                f"{workspace_id}"
+            )

@@ -1,0 +1,1 @@
+"""Workspaces (one brand each), their members and roles, and their API tokens."""
