@@ -51,9 +51,7 @@ class Settings(BaseSettings):
     session_ttl_hours: int = Field(
         default=12, ge=1, description="How long a console login lasts without activity, in hours."
     )
-    cookie_secure: bool = Field(
-        default=False, description="Mark console cookies `Secure` (set to true behind HTTPS)."
-    )
+    cookie_secure: bool = Field(default=False, description="Mark console cookies `Secure` (set to true behind HTTPS).")
     default_locale: str = Field(
         default="zh_CN", description="Console language when the operator has not chosen one: `zh_CN` or `en`."
     )

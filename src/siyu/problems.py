@@ -51,8 +51,12 @@ def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = next(e for e in errors if e.get("type") == "json_invalid")
         reason = str(first.get("ctx", {}).get("error", "not valid JSON"))
         body = SiyuError(detail=f"the body is not valid JSON: {reason}").problem()
-        body.update(status=400, code="malformed_body", title="Malformed request body",
-                    type="https://siyu.dev/problems/malformed_body")
+        body.update(
+            status=400,
+            code="malformed_body",
+            title="Malformed request body",
+            type="https://siyu.dev/problems/malformed_body",
+        )
         return problem_response(request, body)
     problems = [FieldProblem(_field_path(tuple(e.get("loc", ()))), str(e.get("msg", "invalid"))) for e in errors]
     summary = "; ".join(f"{p.field}: {p.reason}" for p in problems[:5])

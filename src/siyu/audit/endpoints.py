@@ -27,6 +27,4 @@ def list_audit_events(
     rows, total = service.list_events(
         session, limit=limit, offset=offset, action=action, entity_type=entity_type, entity_id=entity_id
     )
-    return Page(
-        items=[AuditEventOut.model_validate(r) for r in rows], total=total, limit=limit, offset=offset
-    )
+    return Page(items=[AuditEventOut.model_validate(r) for r in rows], total=total, limit=limit, offset=offset)

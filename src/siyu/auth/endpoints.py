@@ -32,7 +32,7 @@ def me_out(session: DbSession, ctx: AuthContext) -> MeOut:
     choices: list[WorkspaceChoice] = []
     if ctx.operator_id is not None:
         choices = [
-            WorkspaceChoice(id=w.id, slug=w.slug, name=w.name, role=m.role)  # type: ignore[arg-type]
+            WorkspaceChoice(id=w.id, slug=w.slug, name=w.name, role=m.role)
             for m, w in repository.memberships_of(session, ctx.operator_id)
         ]
     return MeOut(

@@ -60,15 +60,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.analytics_read,
         }
     ),
-    Role.content_editor: frozenset(
-        {P.workspace_read, P.members_read, P.content_manage, P.analytics_read}
-    ),
-    Role.service_agent: frozenset(
-        {P.workspace_read, P.members_read, P.contacts_read, P.inbox_handle}
-    ),
-    Role.analyst: frozenset(
-        {P.workspace_read, P.members_read, P.contacts_read, P.segments_manage, P.analytics_read}
-    ),
+    Role.content_editor: frozenset({P.workspace_read, P.members_read, P.content_manage, P.analytics_read}),
+    Role.service_agent: frozenset({P.workspace_read, P.members_read, P.contacts_read, P.inbox_handle}),
+    Role.analyst: frozenset({P.workspace_read, P.members_read, P.contacts_read, P.segments_manage, P.analytics_read}),
 }
 
 ROLE_DESCRIPTIONS: dict[Role, str] = {

@@ -16,9 +16,7 @@ def operator_by_email(session: Session, email: str) -> Operator | None:
 def membership(session: Session, operator_id: int, workspace_id: int) -> Membership | None:
     with across_workspaces(session):
         return session.scalar(
-            select(Membership).where(
-                Membership.operator_id == operator_id, Membership.workspace_id == workspace_id
-            )
+            select(Membership).where(Membership.operator_id == operator_id, Membership.workspace_id == workspace_id)
         )
 
 

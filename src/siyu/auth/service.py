@@ -18,7 +18,7 @@ from siyu.kit.security import digest, hash_password, new_secret, verify_password
 from siyu.kit.time import utcnow
 from siyu.models import ConsoleSession, Operator
 
-TOKEN_PREFIX = "siyu_"
+TOKEN_PREFIX = "siyu_"  # noqa: S105 - a public marker, not a secret
 # A hash to verify against when the e-mail is unknown, so timing does not reveal which e-mails exist.
 _DUMMY_HASH = hash_password("not-a-real-password")
 
@@ -40,9 +40,7 @@ def check_password(session: Session, email: str, password: str) -> Operator:
     return operator
 
 
-def context_for_member(
-    session: Session, operator: Operator, workspace_id: int, **extra: object
-) -> AuthContext:
+def context_for_member(session: Session, operator: Operator, workspace_id: int, **extra: object) -> AuthContext:
     member = repository.membership(session, operator.id, workspace_id)
     if member is None:
         raise PermissionDenied("you are not a member of this workspace")
@@ -78,9 +76,7 @@ def start_session(
     session.add(record)
     operator.last_login_at = now
     session.flush()
-    context = context_for_member(
-        session, operator, workspace_id, session_id=record.id, csrf_token=record.csrf_token
-    )
+    context = context_for_member(session, operator, workspace_id, session_id=record.id, csrf_token=record.csrf_token)
     return StartedSession(secret=secret, record=record, context=context)
 
 

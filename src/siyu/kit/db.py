@@ -39,7 +39,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
-    dbapi_conn.isolation_level = None  # type: ignore[attr-defined]
+    dbapi_conn.isolation_level = None
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -115,6 +115,5 @@ def _refuse_cross_workspace_writes(session: Session, _ctx: Any, _instances: Any)
             obj.workspace_id = workspace_id
         elif obj.workspace_id != workspace_id:
             raise CrossWorkspaceWrite(
-                f"{type(obj).__name__} of workspace {obj.workspace_id} written in a session of workspace "
-                f"{workspace_id}"
+                f"{type(obj).__name__} of workspace {obj.workspace_id} written in a session of workspace {workspace_id}"
             )

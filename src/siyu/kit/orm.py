@@ -37,7 +37,5 @@ class WorkspaceScoped:
     (enforced in ``siyu.kit.db``)."""
 
     @declared_attr
-    def workspace_id(cls) -> Mapped[int]:
-        return mapped_column(
-            BigIntPK, ForeignKey("workspace.id", ondelete="CASCADE"), index=True, nullable=False
-        )
+    def workspace_id(self) -> Mapped[int]:
+        return mapped_column(BigIntPK, ForeignKey("workspace.id", ondelete="CASCADE"), index=True, nullable=False)

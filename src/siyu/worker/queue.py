@@ -146,8 +146,8 @@ def mark_done(job: Job) -> None:
 
 def backoff_delay(attempt: int, base: float, cap: float) -> float:
     """Exponential back-off with full jitter in the upper half: base·2^(attempt-1), capped."""
-    delay = min(cap, base * (2 ** max(0, attempt - 1)))
-    return delay / 2 + random.random() * delay / 2
+    delay = min(cap, base * float(2 ** max(0, attempt - 1)))
+    return delay / 2 + random.random() * delay / 2  # noqa: S311 - jitter, not a secret
 
 
 def mark_failed(

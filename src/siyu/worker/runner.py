@@ -57,6 +57,7 @@ class Worker:
             with transaction(self.factory) as session:
                 ids = queue.claim(session, self.id, self.lease, limit=1)
         except Exception:
+            # A poll failure (say, the database restarting) must not end the loop.
             log.exception("worker %s could not poll the queue", self.id)
             return False
         for job_id in ids:
@@ -86,9 +87,13 @@ class Worker:
                 session.info.pop("workspace_id", None)
                 queue.mark_done(job)
             log.info("job %s %s done (attempt %s)", job_id, info.name, info.attempt)
-        except Exception as exc:
-            permanent = isinstance(exc, PermanentJobError)
-            error = "".join(traceback.format_exception(exc))
+        except Exception as exc:  # noqa: BLE001 - every handler failure is recorded on the job
+            self._record_failure(job_id, exc)
+
+    def _record_failure(self, job_id: int, exc: Exception) -> None:
+        permanent = isinstance(exc, PermanentJobError)
+        error = "".join(traceback.format_exception(exc))
+        try:
             with transaction(self.factory) as session:
                 failed = queue.mark_failed(
                     session,
@@ -100,7 +105,11 @@ class Worker:
                     cap=self.settings.job_backoff_max_seconds,
                 )
                 state = failed.status if failed else "taken over"
-            log.warning("job %s failed (%s): %s", job_id, state, exc)
+        except Exception:
+            # The lease will expire and another attempt will be made; the loop goes on.
+            log.exception("job %s failed and its failure could not be recorded", job_id)
+            return
+        log.warning("job %s failed (%s): %s", job_id, state, exc)
 
 
 def start_in_thread(worker: Worker) -> threading.Thread:

@@ -10,9 +10,7 @@ from siyu.models import ApiToken, Membership, Operator, Workspace
 
 def members(session: Session) -> list[tuple[Membership, Operator]]:
     rows = session.execute(
-        select(Membership, Operator)
-        .join(Operator, Operator.id == Membership.operator_id)
-        .order_by(Membership.id)
+        select(Membership, Operator).join(Operator, Operator.id == Membership.operator_id).order_by(Membership.id)
     )
     return [(m, o) for m, o in rows]
 

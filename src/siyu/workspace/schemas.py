@@ -3,12 +3,25 @@ from __future__ import annotations
 import re
 import zoneinfo
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from siyu.auth.permissions import Permission, Role
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+# Deliberately loose: self-hosted brands sign in with internal domains (ops@brand.local) too.
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)*$")
+
+
+def _check_email(value: str) -> str:
+    value = value.strip().lower()
+    if len(value) > 320 or not _EMAIL.match(value):
+        raise ValueError("not an e-mail address")
+    return value
+
+
+Email = Annotated[str, AfterValidator(_check_email)]
 
 
 def _check_timezone(value: str) -> str:
@@ -65,7 +78,7 @@ class MemberOut(BaseModel):
 class MemberCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: EmailStr
+    email: Email
     display_name: str = Field(min_length=1, max_length=200)
     role: Role
     can_unmask_pii: bool = False

@@ -103,8 +103,14 @@ def create_operator(session: Session, email: str, display_name: str, password: s
     return operator
 
 
-def add_member(session: Session, ctx: AuthContext | None, data: MemberCreate, *, workspace_id: int | None = None,
-               actor_label: str | None = None) -> MemberOut:
+def add_member(
+    session: Session,
+    ctx: AuthContext | None,
+    data: MemberCreate,
+    *,
+    workspace_id: int | None = None,
+    actor_label: str | None = None,
+) -> MemberOut:
     """Add an operator to the workspace, creating the operator when the e-mail is new."""
     ws_id = ctx.workspace_id if ctx else workspace_id
     if ws_id is None or session.info.get(WORKSPACE_KEY) != ws_id:
@@ -124,8 +130,14 @@ def add_member(session: Session, ctx: AuthContext | None, data: MemberCreate, *,
     session.add(member)
     session.flush()
     audit.record(
-        session, ctx, "member.added", "member", member.id, after=_member_state(member, operator),
-        workspace_id=ws_id, actor_label=actor_label,
+        session,
+        ctx,
+        "member.added",
+        "member",
+        member.id,
+        after=_member_state(member, operator),
+        workspace_id=ws_id,
+        actor_label=actor_label,
     )
     return member_out(member, operator)
 
@@ -150,15 +162,17 @@ def update_member(session: Session, ctx: AuthContext, member_id: int, data: Memb
     _check_can_grant(ctx, data.role, data.can_unmask_pii)
     if member.role == Role.owner.value and ctx.role is not Role.owner:
         raise PermissionDenied("only an owner can change an owner")
-    if data.role is not None and data.role is not Role.owner and member.role == Role.owner.value:
-        if repository.owner_count(session) <= 1:
-            raise Conflict("a workspace keeps at least one owner", extra={"field": "role"})
+    demoting_owner = data.role is not None and data.role is not Role.owner and member.role == Role.owner.value
+    if demoting_owner and repository.owner_count(session) <= 1:
+        raise Conflict("a workspace keeps at least one owner", extra={"field": "role"})
     if data.role is not None:
         member.role = data.role.value
     if data.can_unmask_pii is not None:
         member.can_unmask_pii = data.can_unmask_pii
     session.flush()
-    audit.record(session, ctx, "member.updated", "member", member.id, before=before, after=_member_state(member, operator))
+    audit.record(
+        session, ctx, "member.updated", "member", member.id, before=before, after=_member_state(member, operator)
+    )
     return member_out(member, operator)
 
 
@@ -182,12 +196,17 @@ def remove_member(session: Session, ctx: AuthContext, member_id: int) -> None:
 
 
 def _token_state(t: ApiToken) -> dict[str, Any]:
-    return {"name": t.name, "prefix": t.prefix, "scopes": list(t.scopes),
-            "revoked": t.revoked_at is not None}
+    return {"name": t.name, "prefix": t.prefix, "scopes": list(t.scopes), "revoked": t.revoked_at is not None}
 
 
-def create_token(session: Session, ctx: AuthContext | None, data: TokenCreate, *, workspace_id: int | None = None,
-                 actor_label: str | None = None) -> tuple[ApiToken, str]:
+def create_token(
+    session: Session,
+    ctx: AuthContext | None,
+    data: TokenCreate,
+    *,
+    workspace_id: int | None = None,
+    actor_label: str | None = None,
+) -> tuple[ApiToken, str]:
     """Returns the token row and its secret (shown once)."""
     if ctx is not None:
         beyond = [s.value for s in data.scopes if not ctx.can(s)]
@@ -212,8 +231,16 @@ def create_token(session: Session, ctx: AuthContext | None, data: TokenCreate, *
     )
     session.add(token)
     session.flush()
-    audit.record(session, ctx, "token.created", "api_token", token.id, after=_token_state(token),
-                 workspace_id=ws_id, actor_label=actor_label)
+    audit.record(
+        session,
+        ctx,
+        "token.created",
+        "api_token",
+        token.id,
+        after=_token_state(token),
+        workspace_id=ws_id,
+        actor_label=actor_label,
+    )
     return token, secret
 
 
