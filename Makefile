@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 # Prefix for apt-get when we are not root.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help venv assets system-deps test lint demo bench constraints clean
+.PHONY: help venv assets system-deps test lint demo bench docs constraints clean
 
 help:
 	@echo "make venv         create .venv and install siyu[dev] with constraints.txt"
@@ -25,6 +25,7 @@ help:
 	@echo "make lint         ruff, mypy and lint-imports only"
 	@echo "make demo         build the demo workspace in ./siyu-data and serve http://127.0.0.1:8000"
 	@echo "make bench        run benchmarks/*.py"
+	@echo "make docs         regenerate docs/settings.md, docs/cli.md and docs/roles.md"
 	@echo "make constraints  regenerate constraints.txt from the virtualenv"
 	@echo "make clean        remove .venv, node_modules, built assets, siyu-data and caches"
 
@@ -95,6 +96,9 @@ bench: venv
 	done
 
 # --- Maintenance --------------------------------------------------------------
+
+docs: venv
+	$(VENV)/bin/siyu-docs
 
 constraints: venv
 	@header=$$(grep -m1 '^#' constraints.txt 2>/dev/null \

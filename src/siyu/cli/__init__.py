@@ -44,8 +44,9 @@ app.add_typer(admin.workspace_app, name="workspace")
 
 
 def main() -> None:
+    """Entry point. Usage errors are Typer's (exit 2); domain and configuration errors become one line."""
     try:
-        app(standalone_mode=False)
+        app(prog_name="siyu")
     except CliError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         sys.exit(exc.exit_code)
@@ -61,17 +62,3 @@ def main() -> None:
     except OperationalError as exc:
         typer.secho(f"error: cannot use the database: {exc.orig}", fg="red", err=True)
         sys.exit(1)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as exc:  # click's own usage errors come through here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            typer.secho("aborted", err=True)
-            sys.exit(1)
-        raise

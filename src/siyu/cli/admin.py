@@ -62,13 +62,13 @@ def user_create(
     can_unmask_pii: Annotated[bool, typer.Option(help="May see unmasked personal data.")] = False,
 ) -> None:
     """Create an operator (or add an existing one) as a member of a workspace."""
-    _, factory = open_store(settings_of(ctx))
-    ws = workspace_by_slug(factory, workspace)
     if password is None:
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     data = MemberCreate(
         email=email, display_name=name or email, role=role, password=password, can_unmask_pii=can_unmask_pii
     )
+    _, factory = open_store(settings_of(ctx))
+    ws = workspace_by_slug(factory, workspace)
     with unit_of_work(factory, ws.id) as session:
         member = service.add_member(session, None, data, workspace_id=ws.id, actor_label="cli")
     console.print(f"{member.email} is now {member.role.value} of {ws.slug}")
