@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from siyu.errors import FieldProblem, InvalidInput, SiyuError
+from siyu.errors import FieldProblem, InvalidInput, SiyuError, UnsupportedMediaType
 from siyu.kit.logging import request_id_var
 
 PROBLEM_JSON = "application/problem+json"
@@ -45,8 +45,23 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return ".".join(parts)
 
 
+def _sent_json(request: Request) -> bool:
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
+
+
 def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = exc.errors()
+    # FastAPI leaves a body it did not parse as JSON (another or no Content-Type) as bytes, and then
+    # reports the whole body as the wrong type; say what is actually wrong.
+    if not _sent_json(request) and any(
+        tuple(e.get("loc", ())) == ("body",) and e.get("type") != "missing" for e in errors
+    ):
+        error = UnsupportedMediaType(
+            detail="send the body as JSON with Content-Type: application/json",
+            errors=[FieldProblem("body", "must be JSON sent with Content-Type: application/json")],
+        )
+        return problem_response(request, error.problem())
     if any(e.get("type") == "json_invalid" for e in errors):
         first = next(e for e in errors if e.get("type") == "json_invalid")
         reason = str(first.get("ctx", {}).get("error", "not valid JSON"))

@@ -17,7 +17,7 @@ from siyu.auth import service
 from siyu.auth.context import AuthContext
 from siyu.auth.permissions import Permission
 from siyu.errors import CsrfFailed, NotAuthenticated, PermissionDenied
-from siyu.kit.db import scope_to_workspace
+from siyu.kit.db import scope_to_workspace, transaction
 from siyu.kit.security import same
 
 SESSION_COOKIE = "siyu_session"
@@ -27,15 +27,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 def get_session(request: Request) -> Iterator[Session]:
     """The request's unit of work: committed after the endpoint returns, before the response is sent."""
-    session: Session = request.app.state.sessionmaker()
-    try:
+    with transaction(request.app.state.sessionmaker) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 DbSession = Annotated[Session, Depends(get_session, scope="function")]

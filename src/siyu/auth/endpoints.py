@@ -10,6 +10,7 @@ from siyu.auth.context import AuthContext
 from siyu.auth.dependencies import SESSION_COOKIE, DbSession, authenticated
 from siyu.auth.schemas import LoginIn, MeOut, SwitchWorkspaceIn, WorkspaceChoice
 from siyu.errors import InvalidInput
+from siyu.kit.db import scope_to_workspace
 from siyu.models import Operator
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -83,6 +84,10 @@ def switch_workspace(
     operator = session.get(Operator, ctx.operator_id)
     assert operator is not None
     service.end_session(session, ctx.session_id)
+    # The request was scoped to the workspace being left; the new console session belongs to the one
+    # being opened, so write it there (start_session still checks the operator is a member of it).
+    session.flush()
+    scope_to_workspace(session, data.workspace_id)
     ttl = timedelta(hours=request.app.state.settings.session_ttl_hours)
     started = service.start_session(session, operator, ttl, data.workspace_id)
     set_session_cookie(request, response, started.secret)

@@ -3,20 +3,21 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from siyu.auth.permissions import Permission, Role
+from siyu.kit.inputs import RowId, Text
 
 
 class LoginIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: str = Field(min_length=3, max_length=320)
+    email: Text = Field(min_length=3, max_length=320)
     password: str = Field(min_length=1, max_length=200)
-    workspace_id: int | None = Field(default=None, description="Workspace to open; the first one if omitted.")
+    workspace_id: RowId | None = Field(default=None, description="Workspace to open; the first one if omitted.")
 
 
 class SwitchWorkspaceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    workspace_id: int
+    workspace_id: RowId
 
 
 class WorkspaceChoice(BaseModel):

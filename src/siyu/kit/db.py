@@ -8,7 +8,7 @@ Code that works across workspaces (the job worker, the CLI) opens an unscoped se
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -93,6 +93,8 @@ def _add_workspace_criteria(state: ORMExecuteState) -> None:
     workspace_id = state.session.info.get(WORKSPACE_KEY)
     if workspace_id is None:
         return
+    if state.is_insert or state.is_update:
+        _check_statement_workspace(state, workspace_id)
     if state.is_select or state.is_update or state.is_delete:
         state.statement = state.statement.options(
             with_loader_criteria(
@@ -100,6 +102,36 @@ def _add_workspace_criteria(state: ORMExecuteState) -> None:
                 lambda cls: cls.workspace_id == workspace_id,
                 include_aliases=True,
             )
+        )
+
+
+def _check_statement_workspace(state: ORMExecuteState, workspace_id: int) -> None:
+    """ORM INSERT/UPDATE statements bypass the flush guard; check the ``workspace_id`` they write."""
+    mapper = state.bind_mapper
+    if mapper is None or not issubclass(mapper.class_, WorkspaceScoped):
+        return
+    written: list[object] = []
+    statement = state.statement
+    for values in [getattr(statement, "_values", None) or {}, *(getattr(statement, "_multi_values", None) or ())]:
+        rows = values if isinstance(values, list) else [values]
+        for row in rows:
+            for key, value in dict(row).items():
+                if getattr(key, "key", key) == "workspace_id":
+                    written.append(getattr(value, "value", value))
+    params = state.parameters
+    param_rows: list[Mapping[str, Any]] = []
+    if isinstance(params, Mapping):
+        param_rows = [params] if params else []
+    elif params:
+        param_rows = list(params)
+    written += [row["workspace_id"] for row in param_rows if "workspace_id" in row]
+    if state.is_insert and param_rows and any("workspace_id" not in row for row in param_rows):
+        raise CrossWorkspaceWrite(f"an INSERT of {mapper.class_.__name__} rows without workspace_id")
+    foreign = {w for w in written if w != workspace_id}
+    if foreign:
+        raise CrossWorkspaceWrite(
+            f"statement writes {mapper.class_.__name__} rows of workspace {sorted(map(str, foreign))} "
+            f"in a session of workspace {workspace_id}"
         )
 
 

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Query
 from siyu.auth.context import AuthContext
 from siyu.auth.dependencies import DbSession, require
 from siyu.auth.permissions import Permission
+from siyu.kit.inputs import RowId, RowOffset
 from siyu.kit.pagination import Page
 from siyu.worker import service
 from siyu.worker.schemas import JobOut, JobStatus, ScheduleOut
@@ -20,7 +21,7 @@ def list_jobs(
     _ctx: Annotated[AuthContext, Depends(require(Permission.jobs_read))],
     status: JobStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[RowOffset, Query()] = 0,
 ) -> Page[JobOut]:
     rows, total = service.list_jobs(session, status=status, limit=limit, offset=offset)
     return Page(items=[JobOut.model_validate(r) for r in rows], total=total, limit=limit, offset=offset)
@@ -28,7 +29,7 @@ def list_jobs(
 
 @router.post("/jobs/{job_id}/retry", response_model=JobOut, summary="Put a dead job back in the queue")
 def retry_job(
-    job_id: int, session: DbSession, ctx: Annotated[AuthContext, Depends(require(Permission.jobs_manage))]
+    job_id: RowId, session: DbSession, ctx: Annotated[AuthContext, Depends(require(Permission.jobs_manage))]
 ) -> JobOut:
     return JobOut.model_validate(service.retry(session, ctx, job_id))
 

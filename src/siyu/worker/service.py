@@ -23,7 +23,7 @@ def list_jobs(session: Session, *, status: str | None, limit: int, offset: int) 
 
 
 def counts_by_status(session: Session) -> dict[str, int]:
-    return dict(session.execute(select(Job.status, func.count()).group_by(Job.status)))
+    return dict(session.execute(select(Job.status, func.count()).group_by(Job.status)).all())
 
 
 def retry(session: Session, ctx: AuthContext, job_id: int) -> Job:

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Response
 from siyu.auth.context import AuthContext
 from siyu.auth.dependencies import DbSession, require
 from siyu.auth.permissions import Permission
+from siyu.kit.inputs import RowId
 from siyu.workspace import service
 from siyu.workspace.schemas import (
     MemberCreate,
@@ -50,7 +51,7 @@ def add_member(
 
 @router.patch("/members/{member_id}", response_model=MemberOut, summary="Change a member's role or PII grant")
 def update_member(
-    member_id: int,
+    member_id: RowId,
     data: MemberUpdate,
     session: DbSession,
     ctx: Annotated[AuthContext, Depends(require(P.members_manage))],
@@ -60,7 +61,7 @@ def update_member(
 
 @router.delete("/members/{member_id}", status_code=204, response_class=Response, summary="Remove a member")
 def remove_member(
-    member_id: int, session: DbSession, ctx: Annotated[AuthContext, Depends(require(P.members_manage))]
+    member_id: RowId, session: DbSession, ctx: Annotated[AuthContext, Depends(require(P.members_manage))]
 ) -> Response:
     service.remove_member(session, ctx, member_id)
     return Response(status_code=204)
@@ -81,6 +82,6 @@ def create_token(
 
 @router.delete("/tokens/{token_id}", response_model=TokenOut, summary="Revoke an API token")
 def revoke_token(
-    token_id: int, session: DbSession, ctx: Annotated[AuthContext, Depends(require(P.tokens_manage))]
+    token_id: RowId, session: DbSession, ctx: Annotated[AuthContext, Depends(require(P.tokens_manage))]
 ) -> TokenOut:
     return TokenOut.model_validate(service.revoke_token(session, ctx, token_id))

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from siyu.auth.permissions import Permission, Role
+from siyu.kit.inputs import Text
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 # Deliberately loose: self-hosted brands sign in with internal domains (ops@brand.local) too.
@@ -46,7 +47,7 @@ class WorkspaceOut(BaseModel):
 class WorkspaceUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: Text | None = Field(default=None, min_length=1, max_length=200)
     timezone: str | None = None
     locale: str | None = Field(default=None, pattern=r"^(zh_CN|en)$")
 
@@ -57,7 +58,7 @@ class WorkspaceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     slug: str = Field(pattern=SLUG.pattern)
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
     timezone: str = "Asia/Shanghai"
     locale: str = Field(default="zh_CN", pattern=r"^(zh_CN|en)$")
 
@@ -79,7 +80,7 @@ class MemberCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     email: Email
-    display_name: str = Field(min_length=1, max_length=200)
+    display_name: Text = Field(min_length=1, max_length=200)
     role: Role
     can_unmask_pii: bool = False
     password: str | None = Field(
@@ -113,7 +114,7 @@ class TokenOut(BaseModel):
 class TokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
     scopes: list[Permission] = Field(min_length=1)
     expires_at: datetime | None = None
 
