@@ -48,3 +48,5 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("uvicorn.access").disabled = True  # our middleware logs requests with ids
+    # Alembic announces its context on every /readyz schema check; only its warnings matter here.
+    logging.getLogger("alembic").setLevel(max(logging.getLevelName(level), logging.WARNING))
