@@ -16,6 +16,7 @@ from siyu.auth.endpoints import router as auth_router
 from siyu.config import Settings, load_settings
 from siyu.console import STATIC_DIR
 from siyu.console.routes import router as console_router
+from siyu.ingestion.endpoints import router as ingestion_router
 from siyu.kit.db import make_engine, make_sessionmaker
 from siyu.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from siyu.ops.endpoints import router as ops_router
@@ -26,7 +27,7 @@ from siyu.workspace.endpoints import router as workspace_router
 
 log = logging.getLogger("siyu.app")
 
-API_ROUTERS = (auth_router, workspace_router, audit_router, jobs_router)
+API_ROUTERS = (auth_router, workspace_router, audit_router, jobs_router, ingestion_router)
 
 
 def create_app(settings: Settings | None = None, *, start_worker: bool | None = None) -> FastAPI:

@@ -3,22 +3,41 @@
 from siyu.models.api_token import ApiToken
 from siyu.models.audit_event import AuditEvent
 from siyu.models.base import Base, WorkspaceScoped
+from siyu.models.channel_code import ChannelCode
+from siyu.models.consent import ConsentRecord
 from siyu.models.console_session import ConsoleSession
+from siyu.models.contact import Contact
+from siyu.models.event import Event
+from siyu.models.identity import Identity
 from siyu.models.job import Job
 from siyu.models.membership import Membership
+from siyu.models.merge_record import MergeRecord
 from siyu.models.operator import Operator
+from siyu.models.order import OrderRefund, SalesOrder
+from siyu.models.property_definition import PropertyDefinition
 from siyu.models.schedule import Schedule
+from siyu.models.staff_member import StaffMember
 from siyu.models.workspace import Workspace
 
 __all__ = [
     "ApiToken",
     "AuditEvent",
     "Base",
+    "ChannelCode",
+    "ConsentRecord",
     "ConsoleSession",
+    "Contact",
+    "Event",
+    "Identity",
     "Job",
     "Membership",
+    "MergeRecord",
     "Operator",
+    "OrderRefund",
+    "PropertyDefinition",
+    "SalesOrder",
     "Schedule",
+    "StaffMember",
     "Workspace",
     "WorkspaceScoped",
 ]

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from siyu.kit.types import JSONType
 from siyu.models.base import Base, IdMixin, TimestampMixin
 
 
@@ -15,3 +18,5 @@ class Workspace(IdMixin, TimestampMixin, Base):
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     timezone: Mapped[str] = mapped_column(String(64), nullable=False, default="Asia/Shanghai")
     locale: Mapped[str] = mapped_column(String(16), nullable=False, default="zh_CN")
+    # Identity resolution rules (siyu.identity.rules.IdentityRules); empty means the defaults.
+    identity_rules: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)

@@ -1,0 +1,164 @@
+"""Event ingestion: validate each record, resolve its contact, store it once."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from siyu.identity.keys import IdentityKey
+from siyu.identity.resolver import Resolver
+from siyu.ingestion.context import BatchContext
+from siyu.ingestion.records import (
+    EVENT_NAME,
+    RecordProblem,
+    check_properties,
+    check_text,
+    convert,
+    identity_keys,
+    need_someone,
+    rejection,
+    to_utc,
+)
+from siyu.ingestion.schemas import BatchResult, EventIn, Rejection
+from siyu.kit.upsert import insert_ignoring
+from siyu.models import ChannelCode, Event
+
+
+@dataclass
+class ValidEvent:
+    index: int
+    record: EventIn
+    keys: list[IdentityKey]
+    occurred_at: datetime
+    event_id: str
+    properties: dict[str, Any]
+
+
+def derived_event_id(name: str, keys: list[IdentityKey], contact_id: int | None, at: datetime, props: bytes) -> str:
+    """Without a client event_id, the content names the event: sending it again stores nothing new."""
+    basis = orjson.dumps([name, [list(k) for k in sorted(keys)], contact_id, at.isoformat()]) + props
+    return "h:" + hashlib.blake2b(basis, digest_size=16).hexdigest()
+
+
+def validate(raw: Any, index: int, ctx: BatchContext) -> ValidEvent:
+    record = convert(raw, EventIn)
+    if not EVENT_NAME.match(record.name):
+        raise RecordProblem("name", "snake_case, starting with a letter, at most 64 characters")
+    check_text(record.source, "source", 64)
+    if record.event_id is not None and (not 0 < len(record.event_id) <= 128 or "\x00" in record.event_id):
+        raise RecordProblem("event_id", "1 to 128 characters, no NUL")
+    keys = identity_keys(record.identities)
+    need_someone(keys, record.contact_id)
+    at = to_utc(record.time, ctx.tz, "time", now=ctx.now)
+    encoded = check_properties(record.properties)
+    event_id = record.event_id or derived_event_id(record.name, keys, record.contact_id, at, encoded)
+    return ValidEvent(index, record, keys, at, event_id, record.properties)
+
+
+def ingest(session: Session, ctx: BatchContext, raws: list[Any]) -> BatchResult:
+    rejected: list[Rejection] = []
+    valid: list[ValidEvent] = []
+    seen_ids: set[str] = set()
+    duplicates = 0
+    for index, raw in enumerate(raws):
+        try:
+            event = validate(raw, index, ctx)
+        except RecordProblem as problem:
+            rejected.append(rejection(index, problem))
+            continue
+        if event.event_id in seen_ids:
+            duplicates += 1  # the same event twice in one batch
+            continue
+        seen_ids.add(event.event_id)
+        valid.append(event)
+
+    # Events stored by an earlier request are duplicates, not errors.
+    stored = _stored_event_ids(session, [e.event_id for e in valid])
+    duplicates += sum(1 for e in valid if e.event_id in stored)
+    valid = [e for e in valid if e.event_id not in stored]
+
+    by_contact_id = ctx.live_contacts({e.record.contact_id for e in valid if e.record.contact_id is not None})
+    ready: list[ValidEvent] = []
+    for event in valid:
+        cid = event.record.contact_id
+        if cid is not None and cid not in by_contact_id:
+            rejected.append(Rejection(index=event.index, field="contact_id", reason=f"no contact {cid} here"))
+        else:
+            ready.append(event)
+
+    resolver = Resolver(session, ctx.workspace_id, ctx.rules, actor_label=ctx.actor_label)
+    keyed = [e for e in ready if e.keys]
+    defaults = _first_touch(session, keyed)
+    resolutions = resolver.resolve([e.keys for e in keyed], defaults=defaults, now=ctx.now)
+    resolved: dict[int, tuple[int, int | None]] = {}
+    conflicts = 0
+    for event, res in zip(keyed, resolutions, strict=True):
+        assert res is not None
+        resolved[event.index] = (res.contact_id, res.identity_id)
+        conflicts += bool(res.conflicts)
+    rows = []
+    for event in ready:
+        contact_id, identity_id = resolved.get(event.index) or (by_contact_id[event.record.contact_id or 0], None)
+        rows.append(
+            {
+                "workspace_id": ctx.workspace_id,
+                "contact_id": contact_id,
+                "identity_id": identity_id,
+                "event_id": event.event_id,
+                "name": event.record.name,
+                "occurred_at": event.occurred_at,
+                "received_at": ctx.now,
+                "source": event.record.source,
+                "properties": event.properties,
+            }
+        )
+    if rows:
+        session.execute(insert_ignoring(session, Event, ["workspace_id", "event_id"]), rows)
+    rejected.sort(key=lambda r: r.index)
+    return BatchResult(
+        accepted=len(rows),
+        duplicates=duplicates,
+        rejected=rejected,
+        contacts_created=resolver.created,
+        merges=resolver.merges,
+        conflicts=conflicts,
+    )
+
+
+def _stored_event_ids(session: Session, event_ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(event_ids), 2000):
+        chunk = event_ids[start : start + 2000]
+        found.update(session.scalars(select(Event.event_id).where(Event.event_id.in_(chunk))))
+    return found
+
+
+def _first_touch(session: Session, events: list[ValidEvent]) -> list[dict[str, Any]]:
+    """Attribution of contacts this batch creates: the source, and for ``contact_added`` the channel
+    code (渠道活码 ``state``) with its source and owner staff."""
+    states = {
+        str(e.properties["state"])
+        for e in events
+        if e.record.name == "contact_added" and isinstance(e.properties.get("state"), str)
+    }
+    codes: dict[str, ChannelCode] = {}
+    if states:
+        codes = {c.state: c for c in session.scalars(select(ChannelCode).where(ChannelCode.state.in_(states)))}
+    out = []
+    for event in events:
+        touch: dict[str, Any] = {"first_source": event.record.source, "last_seen_at": event.occurred_at}
+        state = event.properties.get("state") if event.record.name == "contact_added" else None
+        if isinstance(state, str):
+            touch["first_channel_code"] = state
+            code = codes.get(state)
+            if code is not None:
+                touch["first_source"] = code.source
+                touch["owner_staff_id"] = code.owner_staff_id
+        out.append(touch)
+    return out

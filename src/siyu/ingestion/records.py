@@ -1,0 +1,117 @@
+"""Turning raw JSON values into typed records, one by one: a bad record becomes a :class:`Rejection`
+naming its index, field and reason, and never stops the others."""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import msgspec
+import orjson
+
+from siyu.errors import InvalidInput, MalformedBody
+from siyu.identity.keys import IdentityKey, IdentityKeyError, make_key
+from siyu.ingestion.schemas import MAX_BATCH, Rejection
+
+T = TypeVar("T")
+
+EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_AT = re.compile(r" - at `\$\.?(.*)`$")
+_UNKNOWN = re.compile(r"^Object contains unknown field `(.*)`")
+_MISSING = re.compile(r"^Object missing required field `(.*)`( - at `\$\.?(.*)`)?$")
+MAX_PROPERTIES_BYTES = 16_384
+
+
+class RecordProblem(Exception):
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
+
+
+def decode_batch(body: bytes, key: str) -> list[Any]:
+    """The request body: ``{"<key>": [...]}`` or a bare JSON array."""
+    if not body.strip():
+        raise InvalidInput.on(key, "the body is empty; send a JSON array of records")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedBody(f"the body is not valid JSON: {exc}") from None
+    if isinstance(data, dict) and set(data) == {key}:
+        data = data[key]
+    if not isinstance(data, list):
+        raise InvalidInput.on(key, f'send a JSON array of records, or {{"{key}": [...]}}')
+    if len(data) > MAX_BATCH:
+        raise InvalidInput.on(key, f"at most {MAX_BATCH} records per request (got {len(data)})")
+    return data
+
+
+def convert(raw: Any, kind: type[T]) -> T:
+    try:
+        return msgspec.convert(raw, kind, strict=False)
+    except msgspec.ValidationError as exc:
+        raise _problem(str(exc)) from None
+
+
+def _problem(message: str) -> RecordProblem:
+    if m := _UNKNOWN.match(message):
+        prefix = _AT.search(message)
+        where = f"{prefix.group(1)}." if prefix and prefix.group(1) else ""
+        return RecordProblem(where + m.group(1), "unknown field")
+    if m := _MISSING.match(message):
+        where = f"{m.group(3)}." if m.group(3) else ""
+        return RecordProblem(where + m.group(1), "required")
+    at = _AT.search(message)
+    field = at.group(1) if at else "record"
+    reason = _AT.sub("", message)
+    return RecordProblem(field.replace("[", ".").replace("]", "") or "record", reason)
+
+
+def rejection(index: int, problem: RecordProblem) -> Rejection:
+    return Rejection(index=index, field=problem.field, reason=problem.reason)
+
+
+def to_utc(value: datetime, tz: zoneinfo.ZoneInfo, field: str, *, now: datetime) -> datetime:
+    """Naive times are read in the workspace's time zone (what Chinese exports usually hold)."""
+    aware = value.replace(tzinfo=tz) if value.tzinfo is None else value
+    utc = aware.astimezone(UTC)
+    if utc > now + timedelta(days=1):
+        raise RecordProblem(field, "is more than a day in the future")
+    if utc.year < 2000:
+        raise RecordProblem(field, "is before the year 2000")
+    return utc
+
+
+def identity_keys(identities: dict[str, str | int]) -> list[IdentityKey]:
+    keys = []
+    for name, value in identities.items():
+        try:
+            keys.append(make_key(name, value))
+        except IdentityKeyError as exc:
+            raise RecordProblem(f"identities.{name}", str(exc)) from None
+    return keys
+
+
+def need_someone(keys: list[IdentityKey], contact_id: int | None) -> None:
+    if not keys and contact_id is None:
+        raise RecordProblem("identities", "give at least one identity, or contact_id")
+
+
+def check_properties(properties: dict[str, Any], field: str = "properties") -> bytes:
+    encoded = orjson.dumps(properties)
+    if len(encoded) > MAX_PROPERTIES_BYTES:
+        raise RecordProblem(field, f"at most {MAX_PROPERTIES_BYTES} bytes of JSON")
+    if b"\\u0000" in encoded:
+        raise RecordProblem(field, "must not contain NUL characters")
+    return encoded
+
+
+def check_text(value: str | None, field: str, limit: int) -> None:
+    if value is None:
+        return
+    if len(value) > limit:
+        raise RecordProblem(field, f"at most {limit} characters")
+    if "\x00" in value:
+        raise RecordProblem(field, "must not contain NUL characters")

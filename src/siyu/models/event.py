@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from siyu.kit.types import BigIntPK, JSONType, UTCDateTime
+from siyu.models.base import Base, IdMixin, WorkspaceScoped
+
+
+class Event(IdMixin, WorkspaceScoped, Base):
+    """Something a contact did or that happened to them. ``event_id`` (client-supplied, or derived from
+    the content) makes ingestion idempotent. ``identity_id`` records which key named the contact, so an
+    unmerge can send the event back to the right contact."""
+
+    __tablename__ = "event"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "event_id"),
+        Index("ix_event_contact_time", "workspace_id", "contact_id", "occurred_at"),
+        Index("ix_event_name_time", "workspace_id", "name", "occurred_at"),
+    )
+
+    contact_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("contact.id", ondelete="CASCADE"), nullable=False)
+    identity_id: Mapped[int | None] = mapped_column(
+        BigIntPK, ForeignKey("identity.id", ondelete="SET NULL"), nullable=True
+    )
+    event_id: Mapped[str] = mapped_column(String(128), nullable=False)
+    name: Mapped[str] = mapped_column(String(64), nullable=False)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    source: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
