@@ -16,10 +16,12 @@ from siyu.auth.endpoints import router as auth_router
 from siyu.config import Settings, load_settings
 from siyu.console import STATIC_DIR
 from siyu.console.routes import router as console_router
+from siyu.contact.endpoints import router as contact_router
 from siyu.ingestion.endpoints import router as ingestion_router
 from siyu.kit.db import make_engine, make_sessionmaker
 from siyu.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from siyu.ops.endpoints import router as ops_router
+from siyu.transfer.endpoints import router as transfer_router
 from siyu.worker import queue, registry
 from siyu.worker.endpoints import router as jobs_router
 from siyu.worker.runner import Worker, start_in_thread
@@ -27,7 +29,18 @@ from siyu.workspace.endpoints import router as workspace_router
 
 log = logging.getLogger("siyu.app")
 
-API_ROUTERS = (auth_router, workspace_router, audit_router, jobs_router, ingestion_router)
+# File uploads may be larger than other requests (SIYU_MAX_UPLOAD_BYTES).
+UPLOAD_PATHS = ("/api/v1/imports", "/imports")
+
+API_ROUTERS = (
+    auth_router,
+    workspace_router,
+    audit_router,
+    jobs_router,
+    ingestion_router,
+    contact_router,
+    transfer_router,
+)
 
 
 def create_app(settings: Settings | None = None, *, start_worker: bool | None = None) -> FastAPI:
@@ -71,6 +84,11 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     # Outermost first at request time: request context (ids, logs, 500s), then the size limit.
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_request_bytes,
+        upload_paths=UPLOAD_PATHS,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest request body accepted, in bytes; larger bodies get 413.",
     )
+    max_upload_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        ge=1024,
+        description="Largest file accepted by the import upload (API and console), in bytes.",
+    )
     session_ttl_hours: int = Field(
         default=12, ge=1, description="How long a console login lasts without activity, in hours."
     )

@@ -120,6 +120,11 @@ BODIES: dict[tuple[str, str], BodyFor] = {
     ("PATCH", "/api/v1/members/{member_id}"): lambda w, who: {"role": "content_editor"},
     # Anyone allowed here has tokens:manage, and a token may only carry scopes its creator has.
     ("POST", "/api/v1/tokens"): lambda w, who: {"name": f"made by {who}", "scopes": ["tokens:manage"]},
+    ("POST", "/api/v1/contacts/merge/preview"): lambda w, who: {"survivor_id": 1, "merged_id": 2},
+    ("POST", "/api/v1/contacts/merge"): lambda w, who: {"survivor_id": 1, "merged_id": 2},
+    ("POST", "/api/v1/properties"): lambda w, who: {"key": f"prop_{who.replace('-', '_').lower()}", "type": "string"},
+    ("POST", "/api/v1/staff"): lambda w, who: {"userid": f"staff-{who}", "name": "导购"},
+    ("POST", "/api/v1/channel-codes"): lambda w, who: {"state": f"code-{who}"[:30], "label": "活码", "source": "store"},
 }
 
 

@@ -71,6 +71,10 @@ def authenticated(request: Request, session: DbSession) -> AuthContext:
     context = resolve_caller(request, session)
     if context is None:
         raise NotAuthenticated("sign in or send an API token")
+    # Authentication's own bookkeeping (token last use, sliding session expiry) is committed here, so
+    # the endpoint's transaction begins at its own first statement. On SQLite, where writers queue,
+    # the lock is then held only for the endpoint's work, not while it parses and validates input.
+    session.commit()
     return context
 
 

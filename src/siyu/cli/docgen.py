@@ -114,7 +114,28 @@ def roles_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
-GENERATED = {"settings.md": settings_markdown, "cli.md": cli_markdown, "roles.md": roles_markdown}
+def events_markdown() -> str:
+    from siyu.ingestion.catalogue import STANDARD_EVENTS
+
+    lines = [
+        HEADER + "# Standard event catalogue",
+        "",
+        "Events with these names are understood by journeys, tiers and dashboards. Any other snake_case",
+        "name (`^[a-z][a-z0-9_]{0,63}$`) is a custom event and is stored the same way.",
+        "",
+        "| event | meaning |",
+        "|---|---|",
+        *[f"| `{name}` | {meaning} |" for name, meaning in STANDARD_EVENTS.items()],
+    ]
+    return "\n".join(lines) + "\n"
+
+
+GENERATED = {
+    "settings.md": settings_markdown,
+    "cli.md": cli_markdown,
+    "roles.md": roles_markdown,
+    "events.md": events_markdown,
+}
 
 
 def main() -> None:

@@ -50,6 +50,7 @@ class NavItem:
 # link on the home page to prove it.
 NAV: Final[tuple[NavItem, ...]] = (
     NavItem("/", N_("Dashboard"), None, "home"),
+    NavItem("/contacts", N_("Contacts"), P.contacts_read, "users"),
     NavItem("/members", N_("Members and roles"), P.members_read, "users"),
     NavItem("/tokens", N_("API tokens"), P.tokens_manage, "key"),
     NavItem("/audit", N_("Audit log"), P.audit_read, "audit"),

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from enum import StrEnum
 from typing import NamedTuple
@@ -49,6 +50,7 @@ class IdentityKeyError(ValueError):
     """A key or value that cannot name anyone; the message is the reason shown to the client."""
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_name(name: str) -> tuple[IdentityKind, str]:
     kind_text, _, scope = name.partition("@")
     try:

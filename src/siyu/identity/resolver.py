@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from siyu.identity import merge as merging
 from siyu.identity.keys import IdentityKey
 from siyu.identity.rules import IdentityRules
+from siyu.kit.bulk import lookup_identities
 from siyu.kit.upsert import insert_ignoring
 from siyu.models import Contact, Identity
 
@@ -51,19 +52,18 @@ class Resolver:
 
     def _known(self, keys: Iterable[IdentityKey]) -> dict[IdentityKey, tuple[int, int]]:
         """key → (identity id, contact id) for every key that exists."""
-        wanted = set(keys)
+        # Grouped by (kind, scope) so every look-up walks the unique index to the value.
+        groups: dict[tuple[str, str], list[str]] = {}
+        for key in set(keys):
+            groups.setdefault((key.kind, key.scope), []).append(key.value)
         found: dict[IdentityKey, tuple[int, int]] = {}
-        values = sorted({k.value for k in wanted})
-        for start in range(0, len(values), 2000):
-            rows = self.session.execute(
-                select(Identity.kind, Identity.scope, Identity.value, Identity.id, Identity.contact_id).where(
-                    Identity.value.in_(values[start : start + 2000])
-                )
-            )
-            for kind, scope, value, ident_id, contact_id in rows:
-                key = IdentityKey(kind, scope, value)
-                if key in wanted:
-                    found[key] = (ident_id, contact_id)
+        for (kind, scope), values in groups.items():
+            for start in range(0, len(values), 2000):
+                chunk = values[start : start + 2000]
+                for value, ident_id, contact_id in lookup_identities(
+                    self.session, self.workspace_id, kind, scope, chunk
+                ):
+                    found[IdentityKey(kind, scope, value)] = (ident_id, contact_id)
         return found
 
     # --- the batch --------------------------------------------------------------------------
@@ -88,8 +88,11 @@ class Resolver:
         new_keys: dict[IdentityKey, int] = {}  # key → contact (real or placeholder) it will be added to
         plan: list[tuple[int | None, IdentityKey | None, list[str]]] = []
         for index, keys in enumerate(records):
-            ranked = sorted(set(keys), key=lambda k: self.rules.rank(k.kind))
-            contacts = list(dict.fromkeys(self._follow(owner[k]) for k in ranked if k in owner))
+            ranked = list(keys) if len(keys) == 1 else sorted(set(keys), key=lambda k: self.rules.rank(k.kind))
+            if len(ranked) == 1:
+                contacts = [self._follow(owner[ranked[0]])] if ranked[0] in owner else []
+            else:
+                contacts = list(dict.fromkeys(self._follow(owner[k]) for k in ranked if k in owner))
             conflicts: list[str] = []
             if not contacts:
                 if not create or not ranked:
@@ -164,6 +167,9 @@ class Resolver:
                 actor_label=self.actor_label,
             )
             self.merges.append(record.id)
+            # Records planned earlier for the merged contact, and keys this batch will add to it, now
+            # belong to the survivor: nothing may be written to a merged contact.
+            self._alias[other] = survivor
             for key, contact in list(owner.items()):
                 if contact == other:
                     owner[key] = survivor
@@ -192,7 +198,8 @@ class Resolver:
     ) -> dict[IdentityKey, int]:
         if not new_keys:
             return {}
-        keys = list(new_keys)
+        # A fixed order, so concurrent batches lock the unique index in the same order (no deadlocks).
+        keys = sorted(new_keys)
         rows = [
             {
                 "workspace_id": self.workspace_id,

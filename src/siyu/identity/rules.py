@@ -10,6 +10,8 @@ goes to the contact of its highest-priority key and the keys of other contacts a
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from siyu.identity.keys import IdentityKind
@@ -42,11 +44,19 @@ class IdentityRules(BaseModel):
         missing = [k for k in IdentityKind if k not in value]
         return [*dict.fromkeys(value), *missing]
 
+    @cached_property
+    def _ranks(self) -> dict[str, int]:
+        return {kind.value: i for i, kind in enumerate(self.priority)}
+
+    @cached_property
+    def _joining(self) -> frozenset[str]:
+        return frozenset(kind.value for kind in self.joining_kinds)
+
     def rank(self, kind: str) -> int:
-        return self.priority.index(IdentityKind(kind))
+        return self._ranks[kind]
 
     def joins(self, kind: str) -> bool:
-        return IdentityKind(kind) in self.joining_kinds
+        return kind in self._joining
 
 
 def rules_from(raw: dict[str, object] | None) -> IdentityRules:

@@ -3,19 +3,21 @@ FastAPI, so that a bad record is rejected alone instead of failing the whole req
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import msgspec
 from fastapi import APIRouter, Depends, Request
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from siyu.auth.context import AuthContext
 from siyu.auth.dependencies import DbSession, require
 from siyu.auth.permissions import Permission
-from siyu.ingestion import events
+from siyu.ingestion import contacts, events, orders
 from siyu.ingestion.context import BatchContext
-from siyu.ingestion.records import decode_batch
-from siyu.ingestion.schemas import MAX_BATCH, BatchResult, EventIn
+from siyu.ingestion.records import typed_records
+from siyu.ingestion.schemas import MAX_BATCH, BatchResult, ContactIn, EventIn, OrderIn
 
 router = APIRouter(prefix="/api/v1", tags=["ingestion"])
 Ingestor = Annotated[AuthContext, Depends(require(Permission.ingest_write))]
@@ -53,11 +55,56 @@ def _body_schema(record: type[Any], key: str) -> dict[str, Any]:
     openapi_extra=_body_schema(EventIn, "events"),
 )
 async def ingest_events(request: Request, session: DbSession, ctx: Ingestor) -> BatchResult:
+    return await _ingest(request, session, ctx, "events", EventIn, events.ingest, events.prepare)
+
+
+@router.post(
+    "/orders/batch",
+    response_model=BatchResult,
+    summary="Ingest up to 10,000 orders",
+    description=(
+        "Money is integer fen. Idempotent by `order_id`; refunds by `refund_id` (sending an order again "
+        "with a new refund adds only the refund). Each new order also records an `order_paid` event and "
+        "each refund an `order_refunded` event."
+    ),
+    openapi_extra=_body_schema(OrderIn, "orders"),
+)
+async def ingest_orders(request: Request, session: DbSession, ctx: Ingestor) -> BatchResult:
+    return await _ingest(request, session, ctx, "orders", OrderIn, orders.ingest)
+
+
+@router.post(
+    "/contacts/batch",
+    response_model=BatchResult,
+    summary="Create or update up to 10,000 contacts",
+    description=(
+        "Each record names its contact by identity keys (created when unknown) or `contact_id`. Fields "
+        "given are set; `source` and `channel_code` only fill a contact's first touch. Custom `properties` "
+        "must be declared in the property catalogue (`null` clears one). `consent` entries are appended to "
+        "the consent ledger when they change the current state."
+    ),
+    openapi_extra=_body_schema(ContactIn, "contacts"),
+)
+async def upsert_contacts(request: Request, session: DbSession, ctx: Ingestor) -> BatchResult:
+    return await _ingest(request, session, ctx, "contacts", ContactIn, contacts.ingest)
+
+
+async def _ingest(
+    request: Request,
+    session: Session,
+    ctx: AuthContext,
+    key: str,
+    record_type: type[Any],
+    ingest: Callable[[Session, BatchContext, Any], BatchResult],
+    prepare: Callable[[Any], Any] | None = None,
+) -> BatchResult:
     body = await request.body()
 
     def work() -> BatchResult:
-        raws = decode_batch(body, "events")
-        return events.ingest(session, BatchContext.open(session, ctx.workspace_id, ctx.label), raws)
+        # Decode and check first: no transaction is open yet, so other writers are not held up.
+        records = typed_records(body, key, record_type)
+        checked = prepare(records) if prepare is not None else records
+        return ingest(session, BatchContext.open(session, ctx.workspace_id, ctx.label), checked)
 
     # The database work is blocking: keep it off the event loop.
     return await run_in_threadpool(work)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -19,14 +19,14 @@ from siyu.ingestion.records import (
     RecordProblem,
     check_properties,
     check_text,
-    convert,
     identity_keys,
     need_someone,
     rejection,
     to_utc,
 )
 from siyu.ingestion.schemas import BatchResult, EventIn, Rejection
-from siyu.kit.upsert import insert_ignoring
+from siyu.kit.bulk import insert_rows
+from siyu.kit.time import utcnow
 from siyu.models import ChannelCode, Event
 
 
@@ -35,9 +35,9 @@ class ValidEvent:
     index: int
     record: EventIn
     keys: list[IdentityKey]
-    occurred_at: datetime
     event_id: str
     properties: dict[str, Any]
+    occurred_at: datetime | None = None  # UTC, set once the workspace's time zone is known
 
 
 def derived_event_id(name: str, keys: list[IdentityKey], contact_id: int | None, at: datetime, props: bytes) -> str:
@@ -46,8 +46,8 @@ def derived_event_id(name: str, keys: list[IdentityKey], contact_id: int | None,
     return "h:" + hashlib.blake2b(basis, digest_size=16).hexdigest()
 
 
-def validate(raw: Any, index: int, ctx: BatchContext) -> ValidEvent:
-    record = convert(raw, EventIn)
+def check(record: EventIn, index: int, now: datetime) -> ValidEvent:
+    """Everything about a record that needs no database (run before the transaction begins)."""
     if not EVENT_NAME.match(record.name):
         raise RecordProblem("name", "snake_case, starting with a letter, at most 64 characters")
     check_text(record.source, "source", 64)
@@ -55,20 +55,32 @@ def validate(raw: Any, index: int, ctx: BatchContext) -> ValidEvent:
         raise RecordProblem("event_id", "1 to 128 characters, no NUL")
     keys = identity_keys(record.identities)
     need_someone(keys, record.contact_id)
-    at = to_utc(record.time, ctx.tz, "time", now=ctx.now)
     encoded = check_properties(record.properties)
-    event_id = record.event_id or derived_event_id(record.name, keys, record.contact_id, at, encoded)
-    return ValidEvent(index, record, keys, at, event_id, record.properties)
+    event_id = record.event_id or derived_event_id(record.name, keys, record.contact_id, record.time, encoded)
+    # Times with an offset convert now; naive ones wait for the workspace's time zone.
+    occurred_at = to_utc(record.time, UTC, "time", now=now) if record.time.tzinfo is not None else None
+    return ValidEvent(index, record, keys, event_id, record.properties, occurred_at)
 
 
-def ingest(session: Session, ctx: BatchContext, raws: list[Any]) -> BatchResult:
+@dataclass
+class Prepared:
+    valid: list[ValidEvent]
+    rejected: list[Rejection]
+    duplicates: int
+
+
+def prepare(records: list[EventIn | RecordProblem]) -> Prepared:
+    """Check every record and drop repeats within the batch; no database work."""
     rejected: list[Rejection] = []
     valid: list[ValidEvent] = []
     seen_ids: set[str] = set()
     duplicates = 0
-    for index, raw in enumerate(raws):
+    now = utcnow()
+    for index, record in enumerate(records):
         try:
-            event = validate(raw, index, ctx)
+            if isinstance(record, RecordProblem):
+                raise record
+            event = check(record, index, now)
         except RecordProblem as problem:
             rejected.append(rejection(index, problem))
             continue
@@ -77,11 +89,29 @@ def ingest(session: Session, ctx: BatchContext, raws: list[Any]) -> BatchResult:
             continue
         seen_ids.add(event.event_id)
         valid.append(event)
+    return Prepared(valid, rejected, duplicates)
 
-    # Events stored by an earlier request are duplicates, not errors.
-    stored = _stored_event_ids(session, [e.event_id for e in valid])
-    duplicates += sum(1 for e in valid if e.event_id in stored)
-    valid = [e for e in valid if e.event_id not in stored]
+
+def ingest(session: Session, ctx: BatchContext, records: list[EventIn | RecordProblem] | Prepared) -> BatchResult:
+    """Store the valid records of a batch (typed by :func:`siyu.ingestion.records.typed_records`)."""
+    prepared = records if isinstance(records, Prepared) else prepare(records)
+    rejected, duplicates = list(prepared.rejected), prepared.duplicates
+    valid: list[ValidEvent] = []
+    for event in prepared.valid:
+        if event.occurred_at is None:
+            try:
+                event.occurred_at = to_utc(event.record.time, ctx.tz, "time", now=ctx.now)
+            except RecordProblem as problem:
+                rejected.append(rejection(event.index, problem))
+                continue
+        valid.append(event)
+
+    # Events stored by an earlier request are duplicates, not errors. SQLite reports how many rows the
+    # insert skipped; elsewhere they are looked up first.
+    if session.get_bind().dialect.name != "sqlite":
+        stored = _stored_event_ids(session, [e.event_id for e in valid])
+        duplicates += sum(1 for e in valid if e.event_id in stored)
+        valid = [e for e in valid if e.event_id not in stored]
 
     by_contact_id = ctx.live_contacts({e.record.contact_id for e in valid if e.record.contact_id is not None})
     ready: list[ValidEvent] = []
@@ -118,11 +148,12 @@ def ingest(session: Session, ctx: BatchContext, raws: list[Any]) -> BatchResult:
                 "properties": event.properties,
             }
         )
-    if rows:
-        session.execute(insert_ignoring(session, Event, ["workspace_id", "event_id"]), rows)
+    inserted = insert_rows(session, Event, rows, skip_conflicts_on=["workspace_id", "event_id"])
+    if inserted is not None:
+        duplicates += len(rows) - inserted
     rejected.sort(key=lambda r: r.index)
     return BatchResult(
-        accepted=len(rows),
+        accepted=len(rows) if inserted is None else inserted,
         duplicates=duplicates,
         rejected=rejected,
         contacts_created=resolver.created,

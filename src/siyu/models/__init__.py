@@ -9,6 +9,7 @@ from siyu.models.console_session import ConsoleSession
 from siyu.models.contact import Contact
 from siyu.models.event import Event
 from siyu.models.identity import Identity
+from siyu.models.import_run import ImportRun
 from siyu.models.job import Job
 from siyu.models.membership import Membership
 from siyu.models.merge_record import MergeRecord
@@ -29,6 +30,7 @@ __all__ = [
     "Contact",
     "Event",
     "Identity",
+    "ImportRun",
     "Job",
     "Membership",
     "MergeRecord",

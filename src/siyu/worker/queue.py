@@ -137,6 +137,16 @@ def lock_owned(session: Session, job_id: int, worker_id: str) -> Job | None:
     return job
 
 
+def renew_lease(session: Session, job_id: int, worker_id: str, lease: timedelta) -> bool:
+    """Extend a running job's lease; False when the job is no longer this worker's."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.locked_by == worker_id, Job.status == "running")
+        .values(lease_until=utcnow() + lease)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 def mark_done(job: Job) -> None:
     job.status = "done"
     job.finished_at = utcnow()

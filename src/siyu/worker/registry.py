@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 
 @dataclass(frozen=True)
@@ -23,10 +23,30 @@ Handler = Callable[[Session, JobInfo], None]
 
 
 @dataclass(frozen=True)
+class LongJob:
+    """What a long job's handler gets: no open transaction, but a session factory to commit its own
+    chunks, the settings, and ``heartbeat()`` to call between chunks (it renews the lease and raises
+    :class:`JobTakenOver` when another worker has the job)."""
+
+    info: JobInfo
+    factory: sessionmaker[Session]
+    settings: Any
+    heartbeat: Callable[[], None]
+
+
+LongHandler = Callable[[LongJob], None]
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     name: str
-    handler: Handler
+    handler: Callable[..., None]
     max_attempts: int | None
+    long: bool = False
+
+
+class JobTakenOver(Exception):
+    """The lease ran out and another worker took the job; the stale worker must stop."""
 
 
 class PermanentJobError(Exception):
@@ -36,7 +56,7 @@ class PermanentJobError(Exception):
 _TASKS: dict[str, TaskSpec] = {}
 
 # Modules whose import registers the built-in handlers. Later domains add their ``tasks`` module here.
-BUILTIN_TASK_MODULES = ("siyu.worker.system_tasks",)
+BUILTIN_TASK_MODULES = ("siyu.worker.system_tasks", "siyu.transfer.tasks")
 
 
 def task(name: str, *, max_attempts: int | None = None) -> Callable[[Handler], Handler]:
@@ -50,6 +70,22 @@ def task(name: str, *, max_attempts: int | None = None) -> Callable[[Handler], H
         if existing is not None and existing.handler is not fn:
             raise ValueError(f"job {name!r} is already registered")
         _TASKS[name] = TaskSpec(name, fn, max_attempts)
+        return fn
+
+    return register
+
+
+def long_task(name: str, *, max_attempts: int | None = None) -> Callable[[LongHandler], LongHandler]:
+    """Register a job too long for one transaction (a file import). The handler commits its own
+    chunks and must be resumable: after a crash the job runs again and picks up where it stopped."""
+    if "." not in name:
+        raise ValueError("job names are 'domain.verb'")
+
+    def register(fn: LongHandler) -> LongHandler:
+        existing = _TASKS.get(name)
+        if existing is not None and existing.handler is not fn:
+            raise ValueError(f"job {name!r} is already registered")
+        _TASKS[name] = TaskSpec(name, fn, max_attempts, long=True)
         return fn
 
     return register

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from siyu.config import Settings
 from siyu.kit.db import transaction
 from siyu.worker import queue, registry, scheduler
-from siyu.worker.registry import JobInfo, PermanentJobError
+from siyu.worker.registry import JobInfo, JobTakenOver, LongJob, PermanentJobError
 
 log = logging.getLogger("siyu.worker")
 
@@ -81,14 +81,32 @@ class Worker:
                 if spec is None:
                     raise PermanentJobError(f"no handler registered for job {job.name!r}")
                 info = JobInfo(job.id, job.name, dict(job.payload), job.workspace_id, job.attempts)
-                if job.workspace_id is not None:
-                    session.info["workspace_id"] = job.workspace_id
-                spec.handler(session, info)
-                session.info.pop("workspace_id", None)
-                queue.mark_done(job)
+                if not spec.long:
+                    if job.workspace_id is not None:
+                        session.info["workspace_id"] = job.workspace_id
+                    spec.handler(session, info)
+                    session.info.pop("workspace_id", None)
+                    queue.mark_done(job)
+            if spec.long:
+                self._run_long(spec, info)
             log.info("job %s %s done (attempt %s)", job_id, info.name, info.attempt)
         except Exception as exc:  # noqa: BLE001 - every handler failure is recorded on the job
             self._record_failure(job_id, exc)
+
+    def _run_long(self, spec: registry.TaskSpec, info: JobInfo) -> None:
+        """A long job holds no transaction; its lease is renewed at every heartbeat instead."""
+
+        def heartbeat() -> None:
+            with transaction(self.factory) as session:
+                if not queue.renew_lease(session, info.id, self.id, self.lease):
+                    raise JobTakenOver(f"job {info.id} was taken over by another worker")
+
+        spec.handler(LongJob(info, self.factory, self.settings, heartbeat))
+        with transaction(self.factory) as session:
+            job = queue.lock_owned(session, info.id, self.id)
+            if job is None:
+                raise JobTakenOver(f"job {info.id} was taken over by another worker")
+            queue.mark_done(job)
 
     def _record_failure(self, job_id: int, exc: Exception) -> None:
         permanent = isinstance(exc, PermanentJobError)
