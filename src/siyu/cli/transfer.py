@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from siyu.audit import service as audit
 from siyu.cli.common import CliError, open_store, settings_of, unit_of_work, workspace_by_slug
+from siyu.kit.db import read_only
 from siyu.transfer import exports
 from siyu.transfer.files import FileProblem
 from siyu.transfer.imports import DEFAULT_CHUNK, run_import
@@ -109,11 +110,13 @@ def export_file(
     _, factory = open_store(settings)
     ws = workspace_by_slug(factory, workspace)
     with unit_of_work(factory, ws.id) as session, _bar() as bar:
+        read_only(session)  # a long export must not hold SQLite's write lock
         task = bar.add_task(f"exporting {kind.value}", total=exports.count(session, kind.value))
         written = exports.export(
             session, kind.value, out, fmt=fmt, unmask=unmask, progress=lambda n: bar.update(task, completed=n)
         )
         bar.update(task, completed=written)
+    with unit_of_work(factory, ws.id) as session:
         audit.record(
             session,
             None,

@@ -51,7 +51,7 @@ JOB_STATUS_LABELS: Final[dict[str, str]] = {
     "dead": N_("Failed for good"),
 }
 
-# Audit actions of the platform; other domains' actions show as their code until they are added here.
+# Audit actions (``audit.record(...)`` across the code); an action missing here shows as its code.
 AUDIT_ACTION_LABELS: Final[dict[str, str]] = {
     "workspace.created": N_("Workspace created"),
     "workspace.updated": N_("Workspace settings changed"),
@@ -61,6 +61,16 @@ AUDIT_ACTION_LABELS: Final[dict[str, str]] = {
     "token.created": N_("API token created"),
     "token.revoked": N_("API token revoked"),
     "job.retried": N_("Job retried"),
+    "contact.merged": N_("Contacts merged"),
+    "contact.unmerged": N_("Contact merge undone"),
+    "pii.viewed": N_("Personal data viewed in full"),
+    "property.created": N_("Custom property declared"),
+    "property.deleted": N_("Custom property deleted"),
+    "channel_code.created": N_("Channel code created"),
+    "staff.created": N_("Staff member added"),
+    "import.started": N_("Import started"),
+    "data.exported": N_("Data exported"),
+    "demo.generated": N_("Demo data generated"),
 }
 
 LANGUAGE_NAMES: Final[dict[str, str]] = {"zh_CN": "简体中文", "en": "English"}

@@ -50,7 +50,9 @@ class NavItem:
 # link on the home page to prove it.
 NAV: Final[tuple[NavItem, ...]] = (
     NavItem("/", N_("Dashboard"), None, "home"),
-    NavItem("/contacts", N_("Contacts"), P.contacts_read, "users"),
+    NavItem("/contacts", N_("Contacts"), P.contacts_read, "contacts"),
+    NavItem("/imports", N_("Data import"), P.ingest_write, "upload"),
+    NavItem("/exports", N_("Data export"), P.contacts_read, "download"),
     NavItem("/members", N_("Members and roles"), P.members_read, "users"),
     NavItem("/tokens", N_("API tokens"), P.tokens_manage, "key"),
     NavItem("/audit", N_("Audit log"), P.audit_read, "audit"),

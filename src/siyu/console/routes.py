@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from siyu.console.pages import audit, contacts, home, jobs, members, signin, tokens, workspace_settings
+from siyu.console.pages import audit, contacts, home, imports, jobs, members, signin, tokens, workspace_settings
 
 router = APIRouter(include_in_schema=False)
-for _module in (signin, home, contacts, members, tokens, audit, jobs, workspace_settings):
+for _module in (signin, home, contacts, imports, members, tokens, audit, jobs, workspace_settings):
     router.include_router(_module.router)

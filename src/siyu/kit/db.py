@@ -48,8 +48,22 @@ def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -
     cursor.close()
 
 
+READ_ONLY = "siyu_read_only"
+
+
 def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Read-only work (exports, reports) reads a WAL snapshot without taking the write lock.
+    conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
+
+
+def read_only(session: Session) -> None:
+    """Make the session's next transaction a read-only snapshot: every statement sees the data as of
+    its start (an export's pages agree with each other), and on SQLite it does not queue writers
+    behind it. Call before the transaction's first statement; a write in it is a bug."""
+    options: dict[str, Any] = {READ_ONLY: True}
+    if session.get_bind().dialect.name == "postgresql":
+        options["isolation_level"] = "REPEATABLE READ"
+    session.connection(execution_options=options)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -97,6 +97,24 @@ def _orders(session: Session, unmask: bool) -> Iterator[dict[str, Any]]:
         last = page[-1].id
 
 
+COLUMNS: dict[str, list[str]] = {
+    "contacts": [
+        "contact_id",
+        "nickname",
+        "name",
+        "gender",
+        "birthday",
+        "region",
+        "source",
+        "channel_code",
+        "created_at",
+        "identities",
+        "properties",
+    ],
+    "events": ["event_id", "contact_id", "name", "time", "source", "properties"],
+    "orders": ["order_id", "contact_id", "amount_fen", "refunded_fen", "currency", "paid_at", "sales_channel", "items"],
+}
+
 SOURCES: dict[str, tuple[Any, Callable[[Session, bool], Iterator[dict[str, Any]]]]] = {
     "contacts": (Contact, _contacts),
     "events": (Event, _events),
@@ -123,14 +141,13 @@ def export(
 ) -> int:
     """Write every row of ``kind`` to ``out``; returns how many rows were written."""
     rows = SOURCES[kind][1](session, unmask)
+    header = COLUMNS[kind]
     written = 0
     if fmt == "csv":
         with out.open("w", newline="", encoding="utf-8-sig") as f:
-            writer: csv.DictWriter[str] | None = None
+            writer = csv.DictWriter(f, fieldnames=header)
+            writer.writeheader()
             for row in rows:
-                if writer is None:
-                    writer = csv.DictWriter(f, fieldnames=list(row))
-                    writer.writeheader()
                 writer.writerow(row)
                 written += 1
                 if progress and written % PAGE == 0:
@@ -140,10 +157,9 @@ def export(
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet(kind)
+    sheet.append(header)
     for row in rows:
-        if written == 0:
-            sheet.append(list(row))
-        sheet.append(list(row.values()))
+        sheet.append([row[c] for c in header])
         written += 1
         if progress and written % PAGE == 0:
             progress(written)

@@ -16,7 +16,7 @@ from siyu.errors import InvalidInput, NotFound
 from siyu.models import ImportRun
 from siyu.transfer.files import FORMATS
 from siyu.transfer.schemas import ImportRunOut
-from siyu.transfer.tasks import IMPORT_JOB
+from siyu.transfer.tasks import IMPORT_ATTEMPTS, IMPORT_JOB
 from siyu.worker import queue
 
 
@@ -44,7 +44,9 @@ def start_import(
     )
     session.add(run)
     session.flush()
-    queue.enqueue(session, IMPORT_JOB, {"import_run_id": run.id}, workspace_id=ctx.workspace_id, max_attempts=5)
+    queue.enqueue(
+        session, IMPORT_JOB, {"import_run_id": run.id}, workspace_id=ctx.workspace_id, max_attempts=IMPORT_ATTEMPTS
+    )
     audit.record(session, ctx, "import.started", "import_run", run.id, after={"kind": kind, "file": run.filename})
     return run
 

@@ -12,9 +12,10 @@ from siyu.kit.time import utcnow
 from siyu.models import ImportRun
 from siyu.transfer.files import FileProblem
 from siyu.transfer.imports import run_import
-from siyu.worker.registry import LongJob, PermanentJobError, long_task
+from siyu.worker.registry import JobTakenOver, LongJob, PermanentJobError, long_task
 
 IMPORT_JOB = "transfer.import"
+IMPORT_ATTEMPTS = 5
 
 
 def _set(job: LongJob, run_id: int, **values: object) -> None:
@@ -22,7 +23,7 @@ def _set(job: LongJob, run_id: int, **values: object) -> None:
         session.execute(update(ImportRun).where(ImportRun.id == run_id).values(**values))
 
 
-@long_task(IMPORT_JOB, max_attempts=5)
+@long_task(IMPORT_JOB, max_attempts=IMPORT_ATTEMPTS)
 def import_file(job: LongJob) -> None:
     run_id = int(job.info.payload["import_run_id"])
     workspace_id = job.info.workspace_id
@@ -53,6 +54,19 @@ def import_file(job: LongJob) -> None:
     except FileProblem as exc:
         _set(job, run_id, status="failed", error=str(exc), finished_at=utcnow())
         raise PermanentJobError(str(exc)) from None
+    except JobTakenOver:
+        raise  # another worker carries on with the run
+    except Exception as exc:
+        # Retried with back-off (resuming from the checkpoint); after the last attempt the run has failed.
+        final = job.info.attempt >= IMPORT_ATTEMPTS
+        _set(
+            job,
+            run_id,
+            status="failed" if final else "retrying",
+            error=f"{type(exc).__name__}: {exc}",
+            finished_at=utcnow() if final else None,
+        )
+        raise
     _set(
         job,
         run_id,
