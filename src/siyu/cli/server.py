@@ -5,20 +5,26 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.auth.permissions import Role
 from siyu.cli.common import open_store, settings_of, unit_of_work
 from siyu.config import Settings
+from siyu.demo.presets import Industry
 from siyu.kit.logging import configure_logging
 from siyu.migrations import upgrade
 from siyu.models import Operator, Workspace
 from siyu.workspace import service
 from siyu.workspace.schemas import MemberCreate, WorkspaceCreate
+
+if TYPE_CHECKING:
+    from siyu.demo import DemoConfig, Summary
 
 log = logging.getLogger("siyu.cli")
 
@@ -141,16 +147,39 @@ def worker(
 def demo(
     ctx: typer.Context,
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the console afterwards.")] = False,
+    contacts: Annotated[
+        int,
+        typer.Option(min=1000, max=10_000_000, help="Contacts to generate, from 1,000 to 10,000,000."),
+    ] = 50_000,
+    industry: Annotated[
+        Industry,
+        typer.Option(help="Industry preset: beauty (美妆), baby (母婴), coffee (咖啡) or education (教育)."),
+    ] = Industry.beauty,
+    seed: Annotated[
+        int, typer.Option(help="Random seed: the same seed, size, industry, months and day give the same data.")
+    ] = 42,
+    months: Annotated[
+        int, typer.Option(min=1, max=36, help="Months of history (orders, messages, groups) up to today.")
+    ] = 12,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Delete the demo workspace's data and generate it again.")
+    ] = False,
 ) -> None:
-    """Build the demo workspace and its owner login; with --serve, serve the console."""
+    """Build the demo workspace and its owner login; with --serve, serve the console.
+
+    The workspace is filled once with a year of calibrated demo data (see docs/demo.md); later runs reuse
+    it unless --reset is given."""
+    from siyu.demo import DemoConfig, existing, generate, preset_of
+
     settings = settings_of(ctx)
     prepare_store(settings)
-    _, factory = open_store(settings)
+    engine, factory = open_store(settings)
+    preset = preset_of(industry)
     with unit_of_work(factory) as session:
         ws = session.scalar(select(Workspace).where(Workspace.slug == DEMO_SLUG))
         if ws is None:
             ws = service.create_workspace(
-                session, WorkspaceCreate(slug=DEMO_SLUG, name="澜肌 LANJI 美妆 (demo)"), actor_label="demo"
+                session, WorkspaceCreate(slug=DEMO_SLUG, name=preset.workspace_name), actor_label="demo"
             )
         ws_id = ws.id
     with unit_of_work(factory, ws_id) as session:
@@ -168,8 +197,70 @@ def demo(
                 workspace_id=ws_id,
                 actor_label="demo",
             )
+    found, last = existing(factory, ws_id)
+    if found and not reset:
+        note = _reuse_note(found, last)
+    else:
+        config = DemoConfig(contacts=contacts, industry=industry, seed=seed, months=months)
+        _rename_demo(factory, ws_id, preset.workspace_name)
+        summary = _generate_with_progress(factory, ws_id, config, generate)
+        rows = summary.rows
+        note = (
+            f"demo data: {contacts:,} contacts ({preset.label}, seed {seed}, {months} months) with "
+            f"{rows.get('event', 0):,} events and {rows.get('sales_order', 0):,} orders, "
+            f"generated in {summary.seconds:.1f} s"
+        )
+    engine.dispose()
     url = f"http://{settings.host}:{settings.port}"
     banner = f"demo workspace ready. Open {url} and sign in as {DEMO_EMAIL} / {DEMO_PASSWORD}"
     typer.secho(banner, fg="green", bold=True)
+    typer.echo(note)
     if serve_after:
         serve(ctx)
+
+
+def _reuse_note(found: int, last: dict[str, Any] | None) -> str:
+    if last is None:
+        return (
+            f"demo data: the demo workspace has {found:,} contacts from an unfinished or older run; "
+            "run `siyu demo --reset` to build it again"
+        )
+    return (
+        f"demo data: reusing the demo workspace ({found:,} contacts, {last.get('industry')}, seed "
+        f"{last.get('seed')}, generated up to {last.get('until')}); run `siyu demo --reset` to build it again"
+    )
+
+
+def _rename_demo(factory: sessionmaker[Session], ws_id: int, name: str) -> None:
+    from siyu.audit import service as audit
+
+    with unit_of_work(factory) as session:
+        ws = session.get(Workspace, ws_id)
+        if ws is not None and ws.name != name:
+            before = ws.name
+            ws.name = name
+            audit.record(
+                session,
+                None,
+                "workspace.updated",
+                "workspace",
+                ws_id,
+                before={"name": before},
+                after={"name": name},
+                workspace_id=ws_id,
+                actor_label="demo",
+            )
+
+
+def _generate_with_progress(
+    factory: sessionmaker[Session], ws_id: int, config: DemoConfig, generate: Callable[..., Summary]
+) -> Summary:
+    """Generate with a Rich progress bar on the terminal (stderr; nothing when it is not a terminal)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
+        task = progress.add_task("生成 demo 数据 · contacts", total=config.contacts)
+        return generate(factory, ws_id, config, lambda done, _total: progress.update(task, completed=done))

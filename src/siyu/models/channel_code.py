@@ -18,5 +18,5 @@ class ChannelCode(IdMixin, TimestampMixin, WorkspaceScoped, Base):
     source: Mapped[str] = mapped_column(String(64), nullable=False)
     campaign: Mapped[str | None] = mapped_column(String(200), nullable=True)
     owner_staff_id: Mapped[int | None] = mapped_column(
-        BigIntPK, ForeignKey("staff_member.id", ondelete="SET NULL"), nullable=True
+        BigIntPK, ForeignKey("staff_member.id", ondelete="SET NULL"), nullable=True, index=True
     )

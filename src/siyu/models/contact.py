@@ -15,7 +15,11 @@ class Contact(IdMixin, TimestampMixin, WorkspaceScoped, Base):
     its row with ``merged_into_id`` set, so the merge can be undone exactly."""
 
     __tablename__ = "contact"
-    __table_args__ = (Index("ix_contact_ws_merged", "workspace_id", "merged_into_id"),)
+    __table_args__ = (
+        Index("ix_contact_ws_merged", "workspace_id", "merged_into_id"),
+        Index("ix_contact_merged_into", "merged_into_id"),
+        Index("ix_contact_owner_staff", "owner_staff_id"),
+    )
 
     nickname: Mapped[str | None] = mapped_column(String(200), nullable=True)
     name: Mapped[str | None] = mapped_column(String(200), nullable=True)

@@ -18,7 +18,9 @@ class Event(IdMixin, WorkspaceScoped, Base):
     __tablename__ = "event"
     __table_args__ = (
         UniqueConstraint("workspace_id", "event_id"),
-        Index("ix_event_contact_time", "workspace_id", "contact_id", "occurred_at"),
+        # contact_id leads (it is unique across workspaces): the timeline reads it, and deleting or
+        # merging a contact finds its events through it.
+        Index("ix_event_contact_time", "contact_id", "occurred_at"),
         Index("ix_event_name_time", "workspace_id", "name", "occurred_at"),
     )
 

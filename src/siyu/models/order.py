@@ -17,7 +17,7 @@ class SalesOrder(IdMixin, TimestampMixin, WorkspaceScoped, Base):
     __tablename__ = "sales_order"
     __table_args__ = (
         UniqueConstraint("workspace_id", "order_id"),
-        Index("ix_sales_order_contact_time", "workspace_id", "contact_id", "paid_at"),
+        Index("ix_sales_order_contact_time", "contact_id", "paid_at"),
     )
 
     contact_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("contact.id", ondelete="CASCADE"), nullable=False)
