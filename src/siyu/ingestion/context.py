@@ -6,13 +6,30 @@ from __future__ import annotations
 import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.identity.rules import IdentityRules, rules_from
+from siyu.ingestion.schemas import Rejection
 from siyu.kit.time import utcnow
 from siyu.models import Contact, Workspace
+
+
+class _NamesContact(Protocol):
+    contact_id: int | None
+
+
+class _Checked(Protocol):
+    @property
+    def index(self) -> int: ...
+
+    @property
+    def record(self) -> _NamesContact: ...
+
+
+_T = TypeVar("_T", bound=_Checked)
 
 
 @dataclass
@@ -36,6 +53,19 @@ class BatchContext:
             actor_label=actor_label,
             now=utcnow(),
         )
+
+    def check_named_contacts(self, items: list[_T], rejected: list[Rejection]) -> tuple[list[_T], dict[int, int]]:
+        """Items that name a ``contact_id`` must name one of this workspace: the others are rejected.
+        Returns the items kept and, for each named id, the live contact it now is (after merges)."""
+        live = self.live_contacts({i.record.contact_id for i in items if i.record.contact_id is not None})
+        kept: list[_T] = []
+        for item in items:
+            cid = item.record.contact_id
+            if cid is not None and cid not in live:
+                rejected.append(Rejection(index=item.index, field="contact_id", reason=f"no contact {cid} here"))
+            else:
+                kept.append(item)
+        return kept, live
 
     def live_contacts(self, ids: set[int]) -> dict[int, int]:
         """contact id → the live contact it is now (following merges); unknown ids are absent."""

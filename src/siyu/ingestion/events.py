@@ -113,14 +113,7 @@ def ingest(session: Session, ctx: BatchContext, records: list[EventIn | RecordPr
         duplicates += sum(1 for e in valid if e.event_id in stored)
         valid = [e for e in valid if e.event_id not in stored]
 
-    by_contact_id = ctx.live_contacts({e.record.contact_id for e in valid if e.record.contact_id is not None})
-    ready: list[ValidEvent] = []
-    for event in valid:
-        cid = event.record.contact_id
-        if cid is not None and cid not in by_contact_id:
-            rejected.append(Rejection(index=event.index, field="contact_id", reason=f"no contact {cid} here"))
-        else:
-            ready.append(event)
+    ready, by_contact_id = ctx.check_named_contacts(valid, rejected)
 
     resolver = Resolver(session, ctx.workspace_id, ctx.rules, actor_label=ctx.actor_label)
     keyed = [e for e in ready if e.keys]

@@ -91,14 +91,7 @@ def ingest(
     sqlite = session.get_bind().dialect.name == "sqlite"
     existing = _existing_orders(session, [oid for oid, o in valid.items() if o.refunds or not sqlite])
     new_orders = [o for oid, o in valid.items() if oid not in existing]
-    by_contact_id = ctx.live_contacts({o.record.contact_id for o in new_orders if o.record.contact_id is not None})
-    ready: list[ValidOrder] = []
-    for order in new_orders:
-        cid = order.record.contact_id
-        if cid is not None and cid not in by_contact_id:
-            rejected.append(Rejection(index=order.index, field="contact_id", reason=f"no contact {cid} here"))
-        else:
-            ready.append(order)
+    ready, by_contact_id = ctx.check_named_contacts(new_orders, rejected)
 
     resolver = Resolver(session, ctx.workspace_id, ctx.rules, actor_label=ctx.actor_label)
     keyed = [o for o in ready if o.keys]
