@@ -4,12 +4,16 @@ On SQLite, SQLAlchemy's per-value bind processing costs several times the INSERT
 ~18 ms of 22 ms for 1,000 events), so values are converted here once and handed to the driver's
 ``executemany``. Other dialects use SQLAlchemy's executemany. Either way the workspace guard holds:
 every row must carry the session's workspace.
+
+The SQLite-only helpers below (:func:`insert_tuples`, the identity look-ups, :func:`store_marker`) serve
+the fast CSV order import (``siyu.transfer.fast_orders``); their raw SQL filters by workspace explicitly
+and checks it against the session's.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,9 +28,12 @@ from siyu.kit.upsert import insert_ignoring
 
 @functools.lru_cache(maxsize=256)  # the batch's received_at repeats on every row
 def _sqlite_datetime(value: datetime | None) -> str | None:
-    # The text form SQLAlchemy's SQLite DATETIME stores and parses back.
-    if value is None:
-        return None
+    return None if value is None else sqlite_datetime(value)
+
+
+def sqlite_datetime(value: datetime) -> str:
+    """The text SQLAlchemy's SQLite DATETIME stores (and parses back) for an aware ``value`` in a
+    ``UTCDateTime`` column (for :func:`insert_tuples`)."""
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
@@ -101,3 +108,111 @@ def lookup_identities(
             cursor.close()
     result = connection.exec_driver_sql(sql, (workspace_id, kind, scope, *values))
     return [(row[0], row[1], row[2]) for row in result]
+
+
+def _guard(session: Session, workspace_id: int, what: str) -> None:
+    scope = session.info.get(WORKSPACE_KEY)
+    if scope is not None and scope != workspace_id:
+        raise CrossWorkspaceWrite(f"{what} for workspace {workspace_id} in a session of {scope}")
+
+
+def _sqlite_cursor(session: Session) -> Any:
+    session.flush()
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        raise NotImplementedError("SQLite only")
+    return connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+
+
+def insert_tuples(
+    session: Session,
+    model: Any,
+    workspace_id: int,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    constants: Mapping[str, int | str] | None = None,
+    skip_conflicts_on: list[str] | None = None,
+) -> int:
+    """SQLite only: INSERT ``rows`` of ``model`` into the workspace. Each row holds the values of
+    ``columns`` already in the driver's form (times as :func:`sqlite_datetime` text, JSON as text);
+    ``constants`` (the same for every row: the caller's own values, never input) and ``workspace_id``
+    are written into the statement, which saves binding them row by row. ``rows`` may be an iterator
+    (nothing is kept). With ``skip_conflicts_on``, rows that collide on that unique key are skipped.
+    Returns how many rows went in."""
+    _guard(session, workspace_id, f"bulk insert into {model.__tablename__}")
+    table = model.__table__
+    fixed = {"workspace_id": int(workspace_id), **(constants or {})}
+    names = [table.c[name].name for name in (*fixed, *columns)]  # identifiers from the model only
+    values = [_literal(value) for value in fixed.values()] + ["?"] * len(columns)
+    conflict = f" ON CONFLICT ({', '.join(skip_conflicts_on)}) DO NOTHING" if skip_conflicts_on else ""
+    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(values)}){conflict}"  # noqa: S608
+    cursor = _sqlite_cursor(session)
+    try:
+        cursor.executemany(sql, rows)
+        return max(0, int(cursor.rowcount))
+    finally:
+        cursor.close()
+
+
+def _literal(value: int | str) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise TypeError(f"not an SQL constant: {value!r}")
+    return str(int(value)) if isinstance(value, int) else "'" + value.replace("'", "''") + "'"
+
+
+def count_identities(session: Session, workspace_id: int, kind: str, scope: str) -> int:
+    """SQLite only: how many identities of ``kind@scope`` the workspace holds."""
+    _guard(session, workspace_id, "identity count")
+    cursor = _sqlite_cursor(session)
+    try:
+        sql = "SELECT count(*) FROM identity WHERE workspace_id = ? AND kind = ? AND scope = ?"
+        return int(cursor.execute(sql, (workspace_id, kind, scope)).fetchone()[0])
+    finally:
+        cursor.close()
+
+
+def all_identities(session: Session, workspace_id: int, kind: str, scope: str) -> list[tuple[str, int, int]]:
+    """SQLite only: (value, identity id, contact id) of every identity of ``kind@scope`` in the workspace."""
+    _guard(session, workspace_id, "identity look-up")
+    cursor = _sqlite_cursor(session)
+    try:
+        sql = "SELECT value, id, contact_id FROM identity WHERE workspace_id = ? AND kind = ? AND scope = ?"
+        return cursor.execute(sql, (workspace_id, kind, scope)).fetchall()  # type: ignore[no-any-return]
+    finally:
+        cursor.close()
+
+
+def moved_identities(session: Session, workspace_id: int, owners: dict[int, int]) -> set[int]:
+    """SQLite only: of ``owners`` (identity id → contact id), the identity ids that no longer exist in
+    the workspace or now belong to another contact. The pairs travel as one JSON object, so the
+    statement is the same (and prepared once) whatever their number, and only changed ids come back."""
+    _guard(session, workspace_id, "identity look-up")
+    if not owners:
+        return set()
+    # The LEFT JOIN walks the pairs and finds each identity by primary key.
+    sql = (
+        "SELECT j.key FROM json_each(?) AS j "
+        "LEFT JOIN identity AS i ON i.id = CAST(j.key AS INTEGER) AND i.workspace_id = ? "
+        "WHERE i.contact_id IS NOT j.value"
+    )
+    payload = orjson.dumps(owners, option=orjson.OPT_NON_STR_KEYS).decode()
+    cursor = _sqlite_cursor(session)
+    try:
+        return {int(row[0]) for row in cursor.execute(sql, (payload, workspace_id))}
+    finally:
+        cursor.close()
+
+
+def store_marker(session: Session) -> tuple[object, int, int]:
+    """SQLite only: a marker of what this session's connection has seen of the store. Two markers taken
+    on one session's transactions are equal only if no other connection committed anything in between
+    (``PRAGMA data_version``) and nothing else ran a change through this pooled connection either
+    (``total_changes``); the connection itself is part of the marker."""
+    cursor = _sqlite_cursor(session)
+    try:
+        version = int(cursor.execute("PRAGMA data_version").fetchone()[0])
+        connection = cursor.connection
+        return connection, version, int(connection.total_changes)
+    finally:
+        cursor.close()
