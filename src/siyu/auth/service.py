@@ -5,7 +5,7 @@ Services flush, never commit: the request or CLI command around them owns the tr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sqlalchemy.orm import Session
@@ -76,7 +76,7 @@ def start_session(
     session.add(record)
     operator.last_login_at = now
     session.flush()
-    context = context_for_member(session, operator, workspace_id, session_id=record.id, csrf_token=record.csrf_token)
+    context = replace(context, session_id=record.id, csrf_token=record.csrf_token)
     return StartedSession(secret=secret, record=record, context=context)
 
 

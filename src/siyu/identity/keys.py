@@ -31,7 +31,7 @@ SCOPED = frozenset({IdentityKind.wecom_external_userid, IdentityKind.wx_openid, 
 PERSONAL = frozenset({IdentityKind.phone, IdentityKind.email})
 
 _SCOPE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
-_PLAIN_VALUE = re.compile(r"^[A-Za-z0-9_.:@+=/-]{1,256}$")
+PLAIN_VALUE = re.compile(r"^[A-Za-z0-9_.:@+=/-]{1,256}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
 _CN_MOBILE = re.compile(r"^1[3-9]\d{9}$")
 
@@ -101,6 +101,6 @@ def make_key(name: str, value: object) -> IdentityKey:
         text = text.lower()
         if len(text) > 256 or not _EMAIL.match(text):
             raise IdentityKeyError("not an e-mail address")
-    elif not _PLAIN_VALUE.match(text):
+    elif not PLAIN_VALUE.match(text):
         raise IdentityKeyError("identity values hold letters, digits and _ . : @ + = / - only (at most 256)")
     return IdentityKey(kind.value, scope, text)

@@ -27,7 +27,6 @@ from siyu.models import Contact, Identity
 class Resolution:
     contact_id: int
     identity_id: int | None
-    created: bool = False
     conflicts: list[str] = field(default_factory=list)
 
 
@@ -132,7 +131,7 @@ class Resolver:
             ident = identity_ids.get(primary) if primary is not None else None
             if ident is None and primary is not None and primary in known:
                 ident = known[primary][0]
-            out.append(Resolution(contact_id, ident, created=target < 0, conflicts=conflicts))
+            out.append(Resolution(contact_id, ident, conflicts=conflicts))
         return out
 
     def _follow(self, contact: int) -> int:

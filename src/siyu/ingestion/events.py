@@ -22,6 +22,7 @@ from siyu.ingestion.records import (
     identity_keys,
     need_someone,
     rejection,
+    stored_values,
     to_utc,
 )
 from siyu.ingestion.schemas import BatchResult, EventIn, Rejection
@@ -109,7 +110,7 @@ def ingest(session: Session, ctx: BatchContext, records: list[EventIn | RecordPr
     # Events stored by an earlier request are duplicates, not errors. SQLite reports how many rows the
     # insert skipped; elsewhere they are looked up first.
     if session.get_bind().dialect.name != "sqlite":
-        stored = _stored_event_ids(session, [e.event_id for e in valid])
+        stored = stored_values(session, Event.event_id, [e.event_id for e in valid])
         duplicates += sum(1 for e in valid if e.event_id in stored)
         valid = [e for e in valid if e.event_id not in stored]
 
@@ -153,14 +154,6 @@ def ingest(session: Session, ctx: BatchContext, records: list[EventIn | RecordPr
         merges=resolver.merges,
         conflicts=conflicts,
     )
-
-
-def _stored_event_ids(session: Session, event_ids: list[str]) -> set[str]:
-    found: set[str] = set()
-    for start in range(0, len(event_ids), 2000):
-        chunk = event_ids[start : start + 2000]
-        found.update(session.scalars(select(Event.event_id).where(Event.event_id.in_(chunk))))
-    return found
 
 
 def _first_touch(session: Session, events: list[ValidEvent]) -> list[dict[str, Any]]:

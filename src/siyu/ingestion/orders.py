@@ -13,7 +13,15 @@ from sqlalchemy.orm import Session
 from siyu.identity.keys import IdentityKey
 from siyu.identity.resolver import Resolver
 from siyu.ingestion.context import BatchContext
-from siyu.ingestion.records import RecordProblem, check_text, identity_keys, need_someone, rejection, to_utc
+from siyu.ingestion.records import (
+    RecordProblem,
+    check_text,
+    identity_keys,
+    need_someone,
+    rejection,
+    stored_values,
+    to_utc,
+)
 from siyu.ingestion.schemas import BatchResult, OrderIn, Rejection
 from siyu.kit.bulk import insert_rows
 from siyu.models import Event, OrderRefund, SalesOrder
@@ -89,7 +97,7 @@ def ingest(
     # SQLite reports how many rows an insert skipped, so only orders that bring refunds are looked up
     # first (a stored order may gain a refund); elsewhere every order is.
     sqlite = session.get_bind().dialect.name == "sqlite"
-    existing = _existing_orders(session, [oid for oid, o in valid.items() if o.refunds or not sqlite])
+    existing = stored_values(session, SalesOrder.order_id, [oid for oid, o in valid.items() if o.refunds or not sqlite])
     new_orders = [o for oid, o in valid.items() if oid not in existing]
     ready, by_contact_id = ctx.check_named_contacts(new_orders, rejected)
 
@@ -167,14 +175,6 @@ def _event(
         "source": "orders",
         "properties": properties,
     }
-
-
-def _existing_orders(session: Session, order_ids: list[str]) -> set[str]:
-    found: set[str] = set()
-    for start in range(0, len(order_ids), 2000):
-        chunk = order_ids[start : start + 2000]
-        found.update(session.scalars(select(SalesOrder.order_id).where(SalesOrder.order_id.in_(chunk))))
-    return found
 
 
 def _store_refunds(

@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 
 import msgspec
 import orjson
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from siyu.errors import InvalidInput, MalformedBody
 from siyu.identity.keys import IdentityKey, IdentityKeyError, make_key
@@ -97,6 +99,14 @@ def _problem(message: str) -> RecordProblem:
     field = at.group(1) if at else "record"
     reason = _AT.sub("", message)
     return RecordProblem(field.replace("[", ".").replace("]", "") or "record", reason)
+
+
+def stored_values(session: Session, column: Any, values: list[str]) -> set[str]:
+    """Which of ``values`` the (workspace-scoped) ``column`` already holds, looked up in chunks."""
+    found: set[str] = set()
+    for start in range(0, len(values), 2000):
+        found.update(session.scalars(select(column).where(column.in_(values[start : start + 2000]))))
+    return found
 
 
 def rejection(index: int, problem: RecordProblem) -> Rejection:

@@ -60,7 +60,7 @@ from siyu.kit.bulk import (
     store_marker,
 )
 from siyu.models import MergeRecord, SalesOrder
-from siyu.transfer.files import CellProblem, ColumnMap, _csv_rows
+from siyu.transfer.files import CellProblem, ColumnMap, csv_rows
 from siyu.transfer.order_cells import (
     _BAD,
     _BATCH,
@@ -133,7 +133,7 @@ class FastOrderImport:
     def chunks(self, size: int) -> Iterator[Chunk]:
         """Chunks of ``size`` records, numbered and skipped exactly as ``files.read_records`` does
         (lines count CSV records from the header; blank rows are skipped)."""
-        rows = _csv_rows(self.path)
+        rows = csv_rows(self.path)
         try:
             header = next(rows)
         except StopIteration:

@@ -129,7 +129,7 @@ def read_records(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any] | C
                     continue
                 yield number, value if isinstance(value, dict) else CellProblem("record", "not a JSON object")
         return
-    rows = _csv_rows(path) if fmt == "csv" else _xlsx_rows(path)
+    rows = csv_rows(path) if fmt == "csv" else _xlsx_rows(path)
     try:
         header = next(rows)
     except StopIteration:
@@ -144,7 +144,7 @@ def read_records(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any] | C
             yield number, problem
 
 
-def _csv_rows(path: Path) -> Iterator[list[Any]]:
+def csv_rows(path: Path) -> Iterator[list[Any]]:
     raw = path.open("rb")
     try:
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")

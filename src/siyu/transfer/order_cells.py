@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 from msgspec import Meta
 
-from siyu.identity.keys import _PLAIN_VALUE, IdentityKeyError, make_key
+from siyu.identity.keys import PLAIN_VALUE, IdentityKeyError, make_key
 from siyu.ingestion import orders
 from siyu.ingestion.schemas import SalesChannel
 
@@ -93,7 +93,7 @@ def _currency(cell: str) -> str | None:
 def _plain_cell(name: str, cell: str) -> str | None:
     """``_identity_cell`` for the kinds whose values are kept as given (not phone, e-mail): a cell made
     of the allowed characters only is its own value (the pattern is ``make_key``'s own)."""
-    return cell if _PLAIN_VALUE.fullmatch(cell) else _identity_cell(name, cell)
+    return cell if PLAIN_VALUE.fullmatch(cell) else _identity_cell(name, cell)
 
 
 def _identity_cell(name: str, cell: str) -> str | None:

@@ -14,7 +14,7 @@ from siyu.audit import service as audit
 from siyu.auth.context import AuthContext
 from siyu.errors import InvalidInput, NotFound
 from siyu.models import ImportRun
-from siyu.transfer.files import FORMATS
+from siyu.transfer.files import FileProblem, file_format
 from siyu.transfer.schemas import ImportRunOut
 from siyu.transfer.tasks import IMPORT_ATTEMPTS, IMPORT_JOB
 from siyu.worker import queue
@@ -23,11 +23,10 @@ from siyu.worker import queue
 def start_import(
     session: Session, ctx: AuthContext, kind: str, filename: str, content: BinaryIO, uploads: Path
 ) -> ImportRun:
-    suffix = Path(filename).suffix.lower().lstrip(".")
-    if suffix == "json":
-        suffix = "jsonl"
-    if suffix not in FORMATS:
-        raise InvalidInput.on("file", "upload a .csv, .jsonl or .xlsx file")
+    try:
+        suffix = file_format(Path(filename))
+    except FileProblem:
+        raise InvalidInput.on("file", "upload a .csv, .jsonl or .xlsx file") from None
     uploads.mkdir(parents=True, exist_ok=True)
     stored = uploads / f"{uuid.uuid4().hex}.{suffix}"
     with stored.open("wb") as out:
