@@ -2,7 +2,10 @@
 batches from several concurrent clients, against the floor: a bare ``executemany`` of the same rows
 into the same table, measured in the same run.
 
-Run: .venv/bin/python benchmarks/ingest.py [--clients 4] [--batches 120]
+The server is ``siyu serve`` with its default settings: one HTTP process per core (at most 4) over the
+SQLite file.
+
+Run: .venv/bin/python benchmarks/ingest.py [--clients 4] [--batches 300]
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import data_dir, report, server
 
 from siyu.auth.permissions import Permission
+from siyu.config import Settings, serving_processes
 from siyu.kit.db import make_engine, make_sessionmaker, transaction
 from siyu.workspace import service
 from siyu.workspace.schemas import TokenCreate, WorkspaceCreate
@@ -135,7 +139,7 @@ def floor(db: Path, rows: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--batches", type=int, default=120)
+    parser.add_argument("--batches", type=int, default=300)
     args = parser.parse_args()
     with data_dir() as data:
         token = setup(data)
@@ -158,6 +162,7 @@ def main() -> None:
         floor_events_per_s=round(floor_rate),
         clients=args.clients,
         batch=BATCH,
+        http_processes=serving_processes(Settings.model_construct()),  # the defaults the server runs with
     )
 
 

@@ -6,6 +6,7 @@ test fails when the two disagree.
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 
@@ -39,6 +40,14 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address `siyu serve` listens on.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `siyu serve` listens on.")
+    web_processes: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="Processes `siyu serve` answers HTTP with. 0 means one per CPU core, at most 4. "
+        "Each has its own interpreter, so request handling (parsing, validation) runs in parallel "
+        "while the database serialises writes.",
+    )
     log_level: str = Field(default="INFO", description="Python log level: DEBUG, INFO, WARNING or ERROR.")
     log_format: LogFormat = Field(
         default=LogFormat.text, description="`text` for people, `json` for one JSON object per line."
@@ -116,6 +125,13 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.sqlalchemy_url.startswith("sqlite")
+
+
+def serving_processes(settings: Settings) -> int:
+    """How many HTTP processes ``siyu serve`` starts (``web_processes``, 0 = one per core, at most 4)."""
+    if settings.web_processes:
+        return settings.web_processes
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+import orjson
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from siyu.kit.db import transaction
+from siyu.identity import merge as merging
+from siyu.ingestion import events
+from siyu.ingestion.context import BatchContext
+from siyu.ingestion.records import typed_records
+from siyu.ingestion.schemas import EventIn
+from siyu.kit.db import read_only, transaction
 from siyu.models import Contact, Event, Identity, MergeRecord
 from tests.ingestion.conftest import Ingest
 
@@ -239,3 +245,52 @@ def test_a_key_added_earlier_in_the_batch_follows_its_contact_into_a_merge(
         assert len(live) == 1
         assert set(session.scalars(select(Identity.contact_id))) == set(live)
         assert set(session.scalars(select(Event.contact_id))) == set(live)
+
+
+def test_identities_read_ahead_are_checked_again_inside_the_write(
+    ingest: Ingest, session_factory: sessionmaker[Session]
+) -> None:
+    """On SQLite a batch's identities are read before its write transaction; a merge, a deleted contact
+    and a newly created key in between must not send events to the wrong contact."""
+    t = "2026-10-01T08:00:00+08:00"
+    ingest.post(
+        "events",
+        [
+            {"event_id": f"seed-{k}", "name": "login", "time": t, "identities": {"wx_openid@wxapp": k}}
+            for k in ("o-kept", "o-merged", "o-deleted")
+        ],
+    )
+    with transaction(session_factory) as session:
+        owner = dict(session.execute(select(Identity.value, Identity.contact_id)).all())
+    raw = [
+        {"event_id": f"late-{k}", "name": "login", "time": t, "identities": {"wx_openid@wxapp": k}}
+        for k in ("o-kept", "o-merged", "o-deleted", "o-new")
+    ]
+    prepared = events.prepare(typed_records(orjson.dumps(raw), "events", EventIn))
+    reader = session_factory()
+    reader.info["workspace_id"] = ingest.workspace_id
+    read_only(reader)
+    events.look_ahead(reader, BatchContext.open(reader, ingest.workspace_id, "test"), prepared)
+    reader.commit()
+    reader.close()
+
+    # Meanwhile, other writers: a merge, a deletion, and the new key created by someone else.
+    with transaction(session_factory, ingest.workspace_id) as session:
+        merging.merge(session, owner["o-kept"], owner["o-merged"], rule="manual", evidence={}, actor_label="t")
+        session.execute(delete(Contact).where(Contact.id == owner["o-deleted"]))
+    created = ingest.post(
+        "events", [{"event_id": "other-new", "name": "login", "time": t, "identities": {"wx_openid@wxapp": "o-new"}}]
+    )
+    assert created["contacts_created"] == 1
+
+    with transaction(session_factory, ingest.workspace_id) as session:
+        result = events.ingest(session, BatchContext.open(session, ingest.workspace_id, "test"), prepared)
+    assert result.accepted == 4
+    assert result.contacts_created == 1  # only for the deleted contact's key
+    with transaction(session_factory) as session:
+        now_owner = dict(session.execute(select(Identity.value, Identity.contact_id)).all())
+        landed = dict(session.execute(select(Event.event_id, Event.contact_id)).all())
+    assert landed["late-o-kept"] == owner["o-kept"]
+    assert landed["late-o-merged"] == owner["o-kept"]  # followed the merge
+    assert landed["late-o-deleted"] == now_owner["o-deleted"] != owner["o-deleted"]  # a new contact
+    assert landed["late-o-new"] == landed["other-new"]  # the contact the other writer created

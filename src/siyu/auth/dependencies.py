@@ -17,7 +17,7 @@ from siyu.auth import service
 from siyu.auth.context import AuthContext
 from siyu.auth.permissions import Permission
 from siyu.errors import CsrfFailed, NotAuthenticated, PermissionDenied
-from siyu.kit.db import scope_to_workspace, transaction
+from siyu.kit.db import read_only, scope_to_workspace, transaction
 from siyu.kit.security import same
 
 SESSION_COOKIE = "siyu_session"
@@ -68,12 +68,18 @@ def resolve_caller(request: Request, session: Session, *, check_csrf: bool = Tru
 
 
 def authenticated(request: Request, session: DbSession) -> AuthContext:
+    # Finding the caller is a read (on SQLite it does not queue for the writer lock). Its bookkeeping
+    # (token last use, sliding session expiry: at most about once a minute) is a write, so when some
+    # is due the caller is resolved again in a write transaction.
+    read_only(session)
     context = resolve_caller(request, session)
+    if session.dirty:
+        session.rollback()
+        context = resolve_caller(request, session)
     if context is None:
         raise NotAuthenticated("sign in or send an API token")
-    # Authentication's own bookkeeping (token last use, sliding session expiry) is committed here, so
-    # the endpoint's transaction begins at its own first statement. On SQLite, where writers queue,
-    # the lock is then held only for the endpoint's work, not while it parses and validates input.
+    # Committed here, so the endpoint's transaction begins at its own first statement: on SQLite, where
+    # writers queue, the lock is held only for the endpoint's work, not while it parses input.
     session.commit()
     return context
 

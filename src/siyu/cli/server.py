@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.auth.permissions import Role
 from siyu.cli.common import open_store, settings_of, unit_of_work
-from siyu.config import Settings
+from siyu.config import Settings, serving_processes
 from siyu.demo.presets import Industry
 from siyu.kit.logging import configure_logging
 from siyu.migrations import upgrade
@@ -46,18 +47,6 @@ def prepare_store(settings: Settings) -> None:
     with unit_of_work(factory) as session:
         install_system_schedules(session, settings.job_retention_days)
     engine.dispose()
-
-
-def tune_gc() -> None:
-    """Long-lived objects (app, ORM, schemas) move out of the collector's reach, and young-generation
-    collections run less often: batch ingestion keeps thousands of records alive per request, and with
-    default thresholds full collections re-scanned the whole heap several times per batch (measured:
-    9 ms of 32 ms per 1,000 events)."""
-    import gc
-
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
 
 
 def register(app: typer.Typer) -> None:
@@ -98,22 +87,64 @@ def serve(
             "--worker/--no-worker", help="Run the in-process job worker (default SIYU_RUN_WORKER_IN_PROCESS)."
         ),
     ] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            "--processes", min=1, max=64, help="HTTP processes (default SIYU_WEB_PROCESSES: one per core, at most 4)."
+        ),
+    ] = None,
 ) -> None:
-    """Serve the API and console; applies pending migrations first."""
+    """Serve the API and console; applies pending migrations first. Runs SIYU_WEB_PROCESSES HTTP
+    processes (default one per core, at most 4); the in-process job worker runs once, beside them."""
     import uvicorn
 
-    from siyu.app import create_app
+    from siyu.app import SERVING_SETTINGS_ENV, create_app, tune_runtime
 
     settings = settings_of(ctx)
     configure_logging(settings.log_level, settings.log_format.value)
     prepare_store(settings)
     settings = settings.model_copy(
-        update={k: v for k, v in {"host": host, "port": port, "run_worker_in_process": worker}.items() if v is not None}
+        update={
+            k: v
+            for k, v in {
+                "host": host,
+                "port": port,
+                "run_worker_in_process": worker,
+                "web_processes": processes,
+            }.items()
+            if v is not None
+        }
     )
-    app = create_app(settings)
-    tune_gc()
-    typer.echo(f"siyu serving on http://{settings.host}:{settings.port}  (API docs at /docs)")
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    count = serving_processes(settings)
+    typer.echo(
+        f"siyu serving on http://{settings.host}:{settings.port}  (API docs at /docs; "
+        f"{count} HTTP process{'es' if count > 1 else ''})"
+    )
+    options: dict[str, Any] = {"host": settings.host, "port": settings.port, "log_config": None, "access_log": False}
+    if count == 1:
+        app = create_app(settings)
+        tune_runtime()
+        uvicorn.run(app, **options)
+        return
+    os.environ[SERVING_SETTINGS_ENV] = settings.model_dump_json()
+    runner = _start_worker_beside(settings) if settings.run_worker_in_process else None
+    try:
+        uvicorn.run("siyu.app:serving_app", factory=True, workers=count, **options)
+    finally:
+        if runner is not None:
+            runner.stop()
+
+
+def _start_worker_beside(settings: Settings) -> Any:
+    """The job worker of the embedded default, in the process that supervises the HTTP processes."""
+    from siyu.worker import registry
+    from siyu.worker.runner import Worker, start_in_thread
+
+    registry.load(settings.plugins)
+    _, factory = open_store(settings)
+    runner = Worker(settings, factory, name="in-process")
+    start_in_thread(runner)
+    return runner
 
 
 def worker(

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from siyu.identity import merge as merging
 from siyu.identity.keys import IdentityKey
 from siyu.identity.rules import IdentityRules
-from siyu.kit.bulk import lookup_identities
+from siyu.kit.bulk import lookup_identities, moved_identities
 from siyu.kit.upsert import insert_ignoring
 from siyu.models import Contact, Identity
 
@@ -38,9 +38,47 @@ class _Pending:
     record_index: int
 
 
+def look_up(session: Session, workspace_id: int, keys: Iterable[IdentityKey]) -> dict[IdentityKey, tuple[int, int]]:
+    """key → (identity id, contact id) for every one of ``keys`` that exists."""
+    # Grouped by (kind, scope) so every look-up walks the unique index to the value.
+    groups: dict[tuple[str, str], list[str]] = {}
+    for key in set(keys):
+        groups.setdefault((key.kind, key.scope), []).append(key.value)
+    found: dict[IdentityKey, tuple[int, int]] = {}
+    for (kind, scope), values in groups.items():
+        for start in range(0, len(values), 2000):
+            chunk = values[start : start + 2000]
+            for value, ident_id, contact_id in lookup_identities(session, workspace_id, kind, scope, chunk):
+                found[IdentityKey(kind, scope, value)] = (ident_id, contact_id)
+    return found
+
+
+@dataclass
+class Prefetched:
+    """Identities looked up before the write transaction began (on SQLite: a read snapshot, outside
+    the writer lock). Inside the transaction the resolver re-reads only what may have changed: keys
+    that were absent, and identities since moved to another contact or deleted (checked by primary
+    key, which is cheaper than finding each key again)."""
+
+    found: dict[IdentityKey, tuple[int, int]]
+
+    @classmethod
+    def read(cls, session: Session, workspace_id: int, keys: Iterable[IdentityKey]) -> Prefetched:
+        return cls(look_up(session, workspace_id, keys))
+
+
 class Resolver:
-    def __init__(self, session: Session, workspace_id: int, rules: IdentityRules, *, actor_label: str) -> None:
+    def __init__(
+        self,
+        session: Session,
+        workspace_id: int,
+        rules: IdentityRules,
+        *,
+        actor_label: str,
+        prefetched: Prefetched | None = None,
+    ) -> None:
         self.session = session
+        self.prefetched = prefetched
         self.workspace_id = workspace_id
         self.rules = rules
         self.actor_label = actor_label
@@ -50,20 +88,18 @@ class Resolver:
     # --- look-ups ---------------------------------------------------------------------------
 
     def _known(self, keys: Iterable[IdentityKey]) -> dict[IdentityKey, tuple[int, int]]:
-        """key → (identity id, contact id) for every key that exists."""
-        # Grouped by (kind, scope) so every look-up walks the unique index to the value.
-        groups: dict[tuple[str, str], list[str]] = {}
-        for key in set(keys):
-            groups.setdefault((key.kind, key.scope), []).append(key.value)
-        found: dict[IdentityKey, tuple[int, int]] = {}
-        for (kind, scope), values in groups.items():
-            for start in range(0, len(values), 2000):
-                chunk = values[start : start + 2000]
-                for value, ident_id, contact_id in lookup_identities(
-                    self.session, self.workspace_id, kind, scope, chunk
-                ):
-                    found[IdentityKey(kind, scope, value)] = (ident_id, contact_id)
-        return found
+        """key → (identity id, contact id) for every key that exists. The first look-up of a resolver
+        given ``prefetched`` keys only checks those (by primary key) and looks up the rest."""
+        wanted = set(keys)
+        prefetched, self.prefetched = self.prefetched, None  # valid for this transaction's first look-up
+        if prefetched is None:
+            return look_up(self.session, self.workspace_id, wanted)
+        hits = {k: prefetched.found[k] for k in wanted if k in prefetched.found}
+        moved = moved_identities(self.session, self.workspace_id, dict(hits.values()))
+        if moved:
+            hits = {k: v for k, v in hits.items() if v[0] not in moved}
+        hits.update(look_up(self.session, self.workspace_id, [k for k in wanted if k not in hits]))
+        return hits
 
     # --- the batch --------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from siyu.ingestion import contacts, events, orders
 from siyu.ingestion.context import BatchContext
 from siyu.ingestion.records import typed_records
 from siyu.ingestion.schemas import MAX_BATCH, BatchResult, ContactIn, EventIn, OrderIn
+from siyu.kit.db import read_only
 
 router = APIRouter(prefix="/api/v1", tags=["ingestion"])
 Ingestor = Annotated[AuthContext, Depends(require(Permission.ingest_write))]
@@ -55,7 +56,7 @@ def _body_schema(record: type[Any], key: str) -> dict[str, Any]:
     openapi_extra=_body_schema(EventIn, "events"),
 )
 async def ingest_events(request: Request, session: DbSession, ctx: Ingestor) -> BatchResult:
-    return await _ingest(request, session, ctx, "events", EventIn, events.ingest, events.prepare)
+    return await _ingest(request, session, ctx, "events", EventIn, events.ingest, events.prepare, events.look_ahead)
 
 
 @router.post(
@@ -97,6 +98,7 @@ async def _ingest(
     record_type: type[Any],
     ingest: Callable[[Session, BatchContext, Any], BatchResult],
     prepare: Callable[[Any], Any] | None = None,
+    look_ahead: Callable[[Session, BatchContext, Any], None] | None = None,
 ) -> BatchResult:
     body = await request.body()
 
@@ -104,7 +106,19 @@ async def _ingest(
         # Decode and check first: no transaction is open yet, so other writers are not held up.
         records = typed_records(body, key, record_type)
         checked = prepare(records) if prepare is not None else records
-        return ingest(session, BatchContext.open(session, ctx.workspace_id, ctx.label), checked)
+        if look_ahead is not None and session.get_bind().dialect.name == "sqlite":
+            # What can be read ahead is read from a snapshot, outside SQLite's single-writer queue.
+            read_only(session)
+            batch = BatchContext.open(session, ctx.workspace_id, ctx.label)
+            look_ahead(session, batch, checked)
+            session.commit()
+        else:
+            batch = BatchContext.open(session, ctx.workspace_id, ctx.label)
+        result = ingest(session, batch, checked)
+        # Commit here, on this thread: handing back to the event loop first would keep the write lock
+        # (SQLite's single writer) held while the loop serves other requests.
+        session.commit()
+        return result
 
     # The database work is blocking: keep it off the event loop.
     return await run_in_threadpool(work)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.identity.keys import IdentityKey
-from siyu.identity.resolver import Resolver
+from siyu.identity.resolver import Prefetched, Resolver
 from siyu.ingestion.context import BatchContext
 from siyu.ingestion.records import (
     EVENT_NAME,
@@ -26,7 +26,7 @@ from siyu.ingestion.records import (
     to_utc,
 )
 from siyu.ingestion.schemas import BatchResult, EventIn, Rejection
-from siyu.kit.bulk import insert_rows
+from siyu.kit.bulk import insert_rows, insert_tuples, sqlite_datetime
 from siyu.kit.time import utcnow
 from siyu.models import ChannelCode, Event
 
@@ -38,7 +38,15 @@ class ValidEvent:
     keys: list[IdentityKey]
     event_id: str
     properties: dict[str, Any]
+    properties_json: str  # encoded once, while checking
     occurred_at: datetime | None = None  # UTC, set once the workspace's time zone is known
+    occurred_text: str = ""  # occurred_at as SQLite stores it (see _store)
+
+    def at(self, utc: datetime) -> None:
+        """Set the time (UTC, from :func:`to_utc`) and its SQLite text (``kit.bulk.sqlite_datetime``
+        without the conversion the value does not need)."""
+        self.occurred_at = utc
+        self.occurred_text = utc.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def derived_event_id(name: str, keys: list[IdentityKey], contact_id: int | None, at: datetime, props: bytes) -> str:
@@ -59,8 +67,10 @@ def check(record: EventIn, index: int, now: datetime) -> ValidEvent:
     encoded = check_properties(record.properties)
     event_id = record.event_id or derived_event_id(record.name, keys, record.contact_id, record.time, encoded)
     # Times with an offset convert now; naive ones wait for the workspace's time zone.
-    occurred_at = to_utc(record.time, UTC, "time", now=now) if record.time.tzinfo is not None else None
-    return ValidEvent(index, record, keys, event_id, record.properties, occurred_at)
+    event = ValidEvent(index, record, keys, event_id, record.properties, encoded.decode())
+    if record.time.tzinfo is not None:
+        event.at(to_utc(record.time, UTC, "time", now=now))
+    return event
 
 
 @dataclass
@@ -68,6 +78,7 @@ class Prepared:
     valid: list[ValidEvent]
     rejected: list[Rejection]
     duplicates: int
+    known: Prefetched | None = None  # identities read ahead of the write transaction (SQLite)
 
 
 def prepare(records: list[EventIn | RecordProblem]) -> Prepared:
@@ -93,6 +104,13 @@ def prepare(records: list[EventIn | RecordProblem]) -> Prepared:
     return Prepared(valid, rejected, duplicates)
 
 
+def look_ahead(session: Session, ctx: BatchContext, prepared: Prepared) -> None:
+    """On SQLite, read the batch's identities before the write transaction (from a read snapshot,
+    without the writer lock); the resolver then only re-checks them inside it."""
+    if session.get_bind().dialect.name == "sqlite":
+        prepared.known = Prefetched.read(session, ctx.workspace_id, (k for e in prepared.valid for k in e.keys))
+
+
 def ingest(session: Session, ctx: BatchContext, records: list[EventIn | RecordProblem] | Prepared) -> BatchResult:
     """Store the valid records of a batch (typed by :func:`siyu.ingestion.records.typed_records`)."""
     prepared = records if isinstance(records, Prepared) else prepare(records)
@@ -101,7 +119,7 @@ def ingest(session: Session, ctx: BatchContext, records: list[EventIn | RecordPr
     for event in prepared.valid:
         if event.occurred_at is None:
             try:
-                event.occurred_at = to_utc(event.record.time, ctx.tz, "time", now=ctx.now)
+                event.at(to_utc(event.record.time, ctx.tz, "time", now=ctx.now))
             except RecordProblem as problem:
                 rejected.append(rejection(event.index, problem))
                 continue
@@ -116,7 +134,7 @@ def ingest(session: Session, ctx: BatchContext, records: list[EventIn | RecordPr
 
     ready, by_contact_id = ctx.check_named_contacts(valid, rejected)
 
-    resolver = Resolver(session, ctx.workspace_id, ctx.rules, actor_label=ctx.actor_label)
+    resolver = Resolver(session, ctx.workspace_id, ctx.rules, actor_label=ctx.actor_label, prefetched=prepared.known)
     keyed = [e for e in ready if e.keys]
     defaults = _first_touch(session, keyed)
     resolutions = resolver.resolve([e.keys for e in keyed], defaults=defaults, now=ctx.now)
@@ -126,34 +144,58 @@ def ingest(session: Session, ctx: BatchContext, records: list[EventIn | RecordPr
         assert res is not None
         resolved[event.index] = (res.contact_id, res.identity_id)
         conflicts += bool(res.conflicts)
-    rows = []
-    for event in ready:
-        contact_id, identity_id = resolved.get(event.index) or (by_contact_id[event.record.contact_id or 0], None)
-        rows.append(
-            {
-                "workspace_id": ctx.workspace_id,
-                "contact_id": contact_id,
-                "identity_id": identity_id,
-                "event_id": event.event_id,
-                "name": event.record.name,
-                "occurred_at": event.occurred_at,
-                "received_at": ctx.now,
-                "source": event.record.source,
-                "properties": event.properties,
-            }
-        )
-    inserted = insert_rows(session, Event, rows, skip_conflicts_on=["workspace_id", "event_id"])
+    owners = [resolved.get(e.index) or (by_contact_id[e.record.contact_id or 0], None) for e in ready]
+    inserted = _store(session, ctx, ready, owners)
     if inserted is not None:
-        duplicates += len(rows) - inserted
+        duplicates += len(ready) - inserted
     rejected.sort(key=lambda r: r.index)
     return BatchResult(
-        accepted=len(rows) if inserted is None else inserted,
+        accepted=len(ready) if inserted is None else inserted,
         duplicates=duplicates,
         rejected=rejected,
         contacts_created=resolver.created,
         merges=resolver.merges,
         conflicts=conflicts,
     )
+
+
+def _store(
+    session: Session, ctx: BatchContext, events: list[ValidEvent], owners: list[tuple[int, int | None]]
+) -> int | None:
+    """INSERT the events, skipping event_ids already stored. On SQLite the values go to the driver as
+    they are (times as text, properties as the JSON encoded while checking) and the batch's own
+    constants are written into the statement: the write lock is held for the INSERT, not for
+    converting values. Returns how many went in when the driver says (SQLite), else None."""
+    conflict = ["workspace_id", "event_id"]
+    if session.get_bind().dialect.name == "sqlite":
+        rows = [
+            (contact_id, identity_id, e.event_id, e.record.name, e.occurred_text, e.record.source, e.properties_json)
+            for e, (contact_id, identity_id) in zip(events, owners, strict=True)
+        ]
+        return insert_tuples(
+            session,
+            Event,
+            ctx.workspace_id,
+            ("contact_id", "identity_id", "event_id", "name", "occurred_at", "source", "properties"),
+            rows,
+            constants={"received_at": sqlite_datetime(ctx.now)},
+            skip_conflicts_on=conflict,
+        )
+    dicts = [
+        {
+            "workspace_id": ctx.workspace_id,
+            "contact_id": contact_id,
+            "identity_id": identity_id,
+            "event_id": e.event_id,
+            "name": e.record.name,
+            "occurred_at": e.occurred_at,
+            "received_at": ctx.now,
+            "source": e.record.source,
+            "properties": e.properties,
+        }
+        for e, (contact_id, identity_id) in zip(events, owners, strict=True)
+    ]
+    return insert_rows(session, Event, dicts, skip_conflicts_on=conflict)
 
 
 def _first_touch(session: Session, events: list[ValidEvent]) -> list[dict[str, Any]]:

@@ -17,9 +17,11 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker, with_loader_criteria
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from siyu.kit import writer_lock
 from siyu.kit.orm import WorkspaceScoped
 
 WORKSPACE_KEY = "workspace_id"
+SQLITE_BUSY_SECONDS = 30.0  # how long a SQLite writer waits for the lock before "database is locked"
 
 
 class CrossWorkspaceWrite(RuntimeError):
@@ -28,11 +30,16 @@ class CrossWorkspaceWrite(RuntimeError):
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling defers BEGIN; take it over so a write transaction
-        # starts with BEGIN IMMEDIATE and never fails on lock upgrade (one writer per file).
-        event.listen(engine, "begin", _sqlite_begin)
+        # starts with BEGIN IMMEDIATE and never fails on lock upgrade (one writer per file), after
+        # queueing for the writer lock (see siyu.kit.writer_lock).
+        path = writer_lock.lock_path(engine.url.database)
+        if path is None:
+            event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(_begin_sql(conn)))
+        else:
+            writer_lock.install(engine, writer_lock.WriterLock(path, timeout=SQLITE_BUSY_SECONDS), begin_sql=_begin_sql)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
@@ -44,16 +51,18 @@ def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA cache_size=-65536")
+    cursor.execute("PRAGMA mmap_size=268435456")
+    cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}")
     cursor.close()
 
 
 READ_ONLY = "siyu_read_only"
 
 
-def _sqlite_begin(conn: Any) -> None:
+def _begin_sql(conn: Any) -> str:
     # Read-only work (exports, reports) reads a WAL snapshot without taking the write lock.
-    conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
+    return "BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE"
 
 
 def read_only(session: Session) -> None:
