@@ -26,6 +26,7 @@ from siyu.workspace.schemas import MemberCreate, WorkspaceCreate
 
 if TYPE_CHECKING:
     from siyu.demo import DemoConfig, Summary
+    from siyu.worker.runner import Worker
 
 log = logging.getLogger("siyu.cli")
 
@@ -135,7 +136,7 @@ def serve(
             runner.stop()
 
 
-def _start_worker_beside(settings: Settings) -> Any:
+def _start_worker_beside(settings: Settings) -> Worker:
     """The job worker of the embedded default, in the process that supervises the HTTP processes."""
     from siyu.worker import registry
     from siyu.worker.runner import Worker, start_in_thread

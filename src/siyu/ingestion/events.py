@@ -43,10 +43,9 @@ class ValidEvent:
     occurred_text: str = ""  # occurred_at as SQLite stores it (see _store)
 
     def at(self, utc: datetime) -> None:
-        """Set the time (UTC, from :func:`to_utc`) and its SQLite text (``kit.bulk.sqlite_datetime``
-        without the conversion the value does not need)."""
+        """Set the time (UTC, from :func:`to_utc`) and its SQLite text."""
         self.occurred_at = utc
-        self.occurred_text = utc.replace(tzinfo=None).isoformat(" ", "microseconds")
+        self.occurred_text = sqlite_datetime(utc)
 
 
 def derived_event_id(name: str, keys: list[IdentityKey], contact_id: int | None, at: datetime, props: bytes) -> str:

@@ -34,7 +34,9 @@ def _sqlite_datetime(value: datetime | None) -> str | None:
 def sqlite_datetime(value: datetime) -> str:
     """The text SQLAlchemy's SQLite DATETIME stores (and parses back) for an aware ``value`` in a
     ``UTCDateTime`` column (for :func:`insert_tuples`)."""
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
 def _json(value: Any) -> str:

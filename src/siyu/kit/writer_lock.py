@@ -105,11 +105,10 @@ def install(engine: Engine, lock: WriterLock, *, begin_sql: Any) -> None:
             raise
         conn.connection.info[HELD] = True
 
-    def end(conn: Any, sql: str) -> None:
-        info = conn.connection.info
+    def finish(driver: Any, info: dict[str, Any], sql: str) -> None:
+        """End the transaction on ``driver`` with ``sql`` if it holds the lock, then free the lock."""
         if not info.get(HELD):
             return
-        driver = conn.connection.driver_connection
         if sql == "COMMIT":
             driver.execute(sql)  # a failed COMMIT keeps the lock until the rollback that follows
         elif driver.in_transaction:
@@ -119,15 +118,12 @@ def install(engine: Engine, lock: WriterLock, *, begin_sql: Any) -> None:
         info[HELD] = False
         lock.release()
 
+    def end(conn: Any, sql: str) -> None:
+        finish(conn.connection.driver_connection, conn.connection.info, sql)
+
     def free(dbapi_connection: Any, record: Any) -> None:
         # A connection going back to the pool (or away) still inside a transaction: end it, free the lock.
-        if record.info.get(HELD):
-            record.info[HELD] = False
-            try:
-                if dbapi_connection.in_transaction:
-                    dbapi_connection.execute("ROLLBACK")
-            finally:
-                lock.release()
+        finish(dbapi_connection, record.info, "ROLLBACK")
 
     def on_reset(dbapi_connection: Any, connection_record: Any, reset_state: Any) -> None:
         free(dbapi_connection, connection_record)
