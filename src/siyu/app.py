@@ -19,8 +19,12 @@ from siyu.console.routes import router as console_router
 from siyu.contact.endpoints import router as contact_router
 from siyu.ingestion.endpoints import router as ingestion_router
 from siyu.kit.db import make_engine, make_sessionmaker
+from siyu.lake.store import lake_for
 from siyu.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from siyu.ops.endpoints import router as ops_router
+from siyu.segment.endpoints import router as segment_router
+from siyu.tag.endpoints import router as tag_router
+from siyu.tiers.endpoints import router as tiers_router
 from siyu.transfer.endpoints import router as transfer_router
 from siyu.worker import queue, registry
 from siyu.worker.endpoints import router as jobs_router
@@ -44,6 +48,9 @@ API_ROUTERS = (
     ingestion_router,
     contact_router,
     transfer_router,
+    tag_router,
+    segment_router,
+    tiers_router,
 )
 
 
@@ -81,6 +88,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = factory
+    app.state.lake = lake_for(settings)
 
     problems.install(app)
     for router in (ops_router, *API_ROUTERS, console_router):

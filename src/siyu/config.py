@@ -95,6 +95,34 @@ class Settings(BaseSettings):
     job_retention_days: int = Field(
         default=14, ge=1, description="Finished jobs and ended console sessions are purged after this many days."
     )
+    lake_path: Path | None = Field(
+        default=None,
+        description="DuckDB file of the analytics store. Empty means `<data_dir>/analytics.duckdb`.",
+    )
+    lake_memory_limit: str = Field(
+        default="2GB",
+        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="Most memory DuckDB may use for analytics work (e.g. `2GB`); larger work spills to disk.",
+    )
+    lake_threads: int = Field(
+        default=0, ge=0, le=256, description="Threads DuckDB uses for analytics work. 0 means one per CPU core."
+    )
+    lake_wait_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a process waits for the analytics store while another process holds it "
+        "(a refresh) before answering 503 `analytics_busy`.",
+    )
+    analytics_refresh_cron: str = Field(
+        default="*/10 * * * *",
+        description="When the incremental analytics refresh runs (UTC cron): copies new data, rescores the "
+        "contacts it touched and updates their tags and segments.",
+    )
+    analytics_full_refresh_cron: str = Field(
+        default="40 19 * * *",
+        description="When the full analytics refresh runs (UTC cron; the default is 03:40 in Asia/Shanghai): "
+        "rescores every contact as of now, so windows such as 'the last 30 days' move on.",
+    )
     plugins: list[str] = Field(
         default_factory=list,
         description="Extra Python modules imported at start-up; they may register jobs and, later, channels. "
@@ -121,6 +149,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'siyu.db').resolve()}"
+
+    @property
+    def analytics_path(self) -> Path:
+        return self.lake_path or self.data_dir / "analytics.duckdb"
 
     @property
     def is_sqlite(self) -> bool:

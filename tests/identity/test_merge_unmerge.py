@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from siyu.errors import Conflict
 from siyu.identity import merge as merging
 from siyu.kit.db import transaction
-from siyu.models import ConsentRecord, Contact, Event, Identity, SalesOrder
+from siyu.models import ConsentRecord, Contact, ContactTag, Event, Identity, SalesOrder, Tag, TagGroup
 from tests.factories import create_workspace
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -36,6 +36,7 @@ contact_spec = st.fixed_dictionaries(
         "orders": st.integers(0, 2),
         "consent": st.lists(st.booleans(), max_size=2),
         "seen": st.none() | st.integers(0, 100),
+        "tags": st.sets(st.integers(0, 2), max_size=3),
     }
 )
 
@@ -43,6 +44,12 @@ contact_spec = st.fixed_dictionaries(
 def build(session: Session, ws: int, specs: list[dict[str, Any]]) -> list[int]:
     ids = []
     serial = itertools.count()
+    group = TagGroup(workspace_id=ws, name="肤质")
+    session.add(group)
+    session.flush()
+    tags = [Tag(workspace_id=ws, group_id=group.id, name=n) for n in ("敏感肌", "干皮", "油皮")]
+    session.add_all(tags)
+    session.flush()
     for spec in specs:
         contact = Contact(
             workspace_id=ws,
@@ -87,6 +94,8 @@ def build(session: Session, ws: int, specs: list[dict[str, Any]]) -> list[int]:
                     items=[],
                 )
             )
+        for t in sorted(spec.get("tags", ())):
+            session.add(ContactTag(workspace_id=ws, contact_id=contact.id, tag_id=tags[t].id, source="manual"))
         for i, granted in enumerate(spec["consent"]):
             session.add(
                 ConsentRecord(
@@ -122,6 +131,7 @@ def snapshot(session: Session) -> dict[str, Any]:
         "events": dict(session.execute(select(Event.id, Event.contact_id)).all()),
         "orders": dict(session.execute(select(SalesOrder.id, SalesOrder.contact_id)).all()),
         "consent": dict(session.execute(select(ConsentRecord.id, ConsentRecord.contact_id)).all()),
+        "tags": sorted(session.execute(select(ContactTag.tag_id, ContactTag.contact_id, ContactTag.source)).all()),
     }
 
 
@@ -143,6 +153,9 @@ def test_unmerge_restores_the_exact_pre_merge_state(
     with transaction(session_factory, workspace_id=ws) as session:
         during = snapshot(session)
         assert merged not in set(during["identities"].values()) | set(during["events"].values())
+        # The survivor holds every tag either had; the merged contact keeps only the ones both had.
+        survivor_tags = {t for t, c, _ in during["tags"] if c == survivor}
+        assert survivor_tags == {t for t, c, _ in before["tags"] if c in (survivor, merged)}
         assert during["contacts"][merged][-2] == survivor
     with transaction(session_factory, workspace_id=ws) as session:
         merging.unmerge(session, record.id, actor_label="test")

@@ -37,6 +37,7 @@ DEMO_PASSWORD = "siyu-demo-2026"  # noqa: S105 - the published login of the loca
 
 def prepare_store(settings: Settings) -> None:
     """Create the data folder, apply migrations and install the built-in schedules."""
+    from siyu.segment.tasks import install_schedules
     from siyu.worker import registry
     from siyu.worker.system_tasks import install_system_schedules
 
@@ -47,6 +48,7 @@ def prepare_store(settings: Settings) -> None:
     engine, factory = open_store(settings)
     with unit_of_work(factory) as session:
         install_system_schedules(session, settings.job_retention_days)
+        install_schedules(session, settings)
     engine.dispose()
 
 

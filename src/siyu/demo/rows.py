@@ -42,6 +42,7 @@ CONTACT_COLUMNS: Final = (
     "properties",
     "last_seen_at",
     "created_at",
+    "updated_at",
 )
 IDENTITY_COLUMNS: Final = ("id", "workspace_id", "contact_id", "kind", "scope", "value", "created_at")
 CONSENT_COLUMNS: Final = (
@@ -239,6 +240,7 @@ def contact_rows(
                 props,
                 seen,
                 created,
+                created,  # updated_at: a demo contact was last changed when it was added
                 strict=True,
             )
         ),

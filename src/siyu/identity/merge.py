@@ -1,6 +1,7 @@
 """Merging two contacts and undoing it exactly.
 
-A merge moves the merged contact's identities, events, orders and consent records to the survivor,
+A merge moves the merged contact's identities, events, orders, consent records and the tags the survivor
+lacks to the survivor,
 fills the survivor's empty fields and missing properties from the merged one, and marks the merged
 contact ``merged_into_id``. The :class:`MergeRecord` keeps a journal of every moved row and every
 field it filled; :func:`unmerge` replays it backwards. Events and orders that arrived *during* the merge
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from siyu.errors import Conflict, InvalidInput, NotFound
 from siyu.kit.time import utcnow
-from siyu.models import ConsentRecord, Contact, Event, Identity, MergeRecord, SalesOrder
+from siyu.models import ConsentRecord, Contact, ContactTag, Event, Identity, MergeRecord, SalesOrder
 
 # Contact fields a merge may fill on the survivor when the survivor has none.
 FILLABLE = ("nickname", "name", "gender", "birthday", "region", "first_source", "first_channel_code", "owner_staff_id")
@@ -59,6 +60,18 @@ def merge(
         journal[key] = ids
         if ids:
             session.execute(update(model).where(model.contact_id == merged_id).values(contact_id=survivor_id))
+    # Tags the survivor lacks move with the contact; those both hold stay where they are.
+    held = set(session.scalars(select(ContactTag.tag_id).where(ContactTag.contact_id == survivor_id)))
+    tag_ids = [
+        t for t in session.scalars(select(ContactTag.tag_id).where(ContactTag.contact_id == merged_id)) if t not in held
+    ]
+    journal["tag"] = tag_ids
+    if tag_ids:
+        session.execute(
+            update(ContactTag)
+            .where(ContactTag.contact_id == merged_id, ContactTag.tag_id.in_(tag_ids))
+            .values(contact_id=survivor_id)
+        )
     filled: dict[str, Any] = {}
     for field in FILLABLE:
         if getattr(survivor, field) is None and getattr(merged, field) is not None:
@@ -101,6 +114,12 @@ def unmerge(session: Session, record_id: int, *, actor_label: str) -> MergeRecor
         ids = journal.get(key) or []
         for chunk in _chunks(ids):
             session.execute(update(model).where(model.id.in_(chunk), model.contact_id == s_id).values(contact_id=m_id))
+    for chunk in _chunks(journal.get("tag") or []):
+        session.execute(
+            update(ContactTag)
+            .where(ContactTag.contact_id == s_id, ContactTag.tag_id.in_(chunk))
+            .values(contact_id=m_id)
+        )
     identity_ids = journal.get("identity") or []
     for model in (Event, SalesOrder):
         for chunk in _chunks(identity_ids):

@@ -28,4 +28,10 @@ STANDARD_EVENTS: dict[str, str] = {
     "survey_answered": "The customer answered a survey (properties: `survey_id`, `score`).",
     "subscribed": "The customer followed a 公众号 or accepted a 小程序 subscription.",
     "unsubscribed": "The customer unfollowed or withdrew a subscription.",
+    "segment_entered": "The contact entered a segment at a refresh (emitted by siyu; properties: `segment_id`, "
+    "`segment`, `refresh_no`).",
+    "segment_left": "The contact left a segment at a refresh (emitted by siyu; properties: `segment_id`, "
+    "`segment`, `refresh_no`).",
+    "tag_added": "A tag was put on the contact (emitted by siyu; properties: `tag_id`, `tag`, `source`).",
+    "tag_removed": "A tag was taken off the contact (emitted by siyu; properties: `tag_id`, `tag`, `source`).",
 }

@@ -17,7 +17,9 @@ from siyu.models.operator import Operator
 from siyu.models.order import OrderRefund, SalesOrder
 from siyu.models.property_definition import PropertyDefinition
 from siyu.models.schedule import Schedule
+from siyu.models.segment import Segment, SegmentMember, SegmentRefresh, SegmentVersion
 from siyu.models.staff_member import StaffMember
+from siyu.models.tag import ContactTag, Tag, TagGroup
 from siyu.models.workspace import Workspace
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "ConsentRecord",
     "ConsoleSession",
     "Contact",
+    "ContactTag",
     "Event",
     "Identity",
     "ImportRun",
@@ -39,7 +42,13 @@ __all__ = [
     "PropertyDefinition",
     "SalesOrder",
     "Schedule",
+    "Segment",
+    "SegmentMember",
+    "SegmentRefresh",
+    "SegmentVersion",
     "StaffMember",
+    "Tag",
+    "TagGroup",
     "Workspace",
     "WorkspaceScoped",
 ]

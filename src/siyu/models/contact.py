@@ -6,6 +6,7 @@ from typing import Any
 from sqlalchemy import Date, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from siyu.kit.time import utcnow
 from siyu.kit.types import BigIntPK, JSONType, UTCDateTime
 from siyu.models.base import Base, IdMixin, TimestampMixin, WorkspaceScoped
 
@@ -19,6 +20,8 @@ class Contact(IdMixin, TimestampMixin, WorkspaceScoped, Base):
         Index("ix_contact_ws_merged", "workspace_id", "merged_into_id"),
         Index("ix_contact_merged_into", "merged_into_id"),
         Index("ix_contact_owner_staff", "owner_staff_id"),
+        # The analytics store copies contacts changed since its watermark.
+        Index("ix_contact_ws_updated", "workspace_id", "updated_at"),
     )
 
     nickname: Mapped[str | None] = mapped_column(String(200), nullable=True)
@@ -36,3 +39,6 @@ class Contact(IdMixin, TimestampMixin, WorkspaceScoped, Base):
         BigIntPK, ForeignKey("contact.id", ondelete="SET NULL"), nullable=True
     )
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Set on insert too (not only on change): the analytics store's watermark. Anything that changes a
+    # contact's tags or moves its rows in a merge also touches it.
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=True)

@@ -20,3 +20,5 @@ class Workspace(IdMixin, TimestampMixin, Base):
     locale: Mapped[str] = mapped_column(String(16), nullable=False, default="zh_CN")
     # Identity resolution rules (siyu.identity.rules.IdentityRules); empty means the defaults.
     identity_rules: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
+    # Settings of the built-in tiers (siyu.tiers.config.TierSettings); empty means the defaults.
+    tier_settings: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)

@@ -1,0 +1,188 @@
+"""Tables of the analytics store. Every row carries ``workspace_id``; every time is the workspace's local
+wall-clock time (what operators mean by "today" and "the last 30 days"), without a zone, and each time
+column has a ``*_day`` twin: the local date as a day number (days since 1970-01-01), so that recency,
+windows, weeks and cohorts are integer arithmetic that every engine computes the same way.
+
+Raw copies (kept current by :mod:`siyu.lake.sync`): ``contacts`` (live and merged; no names, phone
+numbers or e-mail addresses: analytics needs none), ``contact_properties`` (custom properties, one row
+per value, typed, so filters compare plain columns on every engine), ``contact_tags``, ``events``,
+``orders`` and ``refunds``. Computed (by refreshes): ``contact_scores``, ``lifecycle_history``,
+``segment_members``, ``segment_members_next``.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from siyu.errors import SiyuError
+
+# Bump when a table changes: the store is derived data, so an older store is dropped and copied again.
+SCHEMA_VERSION = 2
+
+TABLES: dict[str, str] = {
+    "sync_state": """
+        workspace_id BIGINT NOT NULL,
+        source VARCHAR NOT NULL,
+        last_id BIGINT,          -- highest id copied
+        safe_id BIGINT,          -- every id at or below is known to be copied (PostgreSQL commits out of order)
+        last_time TIMESTAMP,     -- UTC watermark of updated rows
+        timezone VARCHAR,        -- the workspace's time zone when its local times were computed
+        synced_at TIMESTAMP,
+        PRIMARY KEY (workspace_id, source)""",
+    "contacts": """
+        workspace_id BIGINT NOT NULL,
+        contact_id BIGINT NOT NULL,
+        merged_into_id BIGINT,
+        created_at TIMESTAMP NOT NULL,
+        created_day INTEGER NOT NULL,
+        gender VARCHAR,
+        birthday DATE,
+        region VARCHAR,
+        first_source VARCHAR,
+        first_channel_code VARCHAR,
+        owner_staff_id BIGINT,
+        properties VARCHAR""",
+    "contact_properties": """
+        workspace_id BIGINT NOT NULL,
+        contact_id BIGINT NOT NULL,
+        key VARCHAR NOT NULL,
+        text_value VARCHAR,
+        number_value DOUBLE,
+        bool_value BOOLEAN,
+        date_value DATE""",
+    "contact_tags": """
+        workspace_id BIGINT NOT NULL,
+        contact_id BIGINT NOT NULL,
+        tag_id BIGINT NOT NULL,
+        source VARCHAR NOT NULL""",
+    "events": """
+        workspace_id BIGINT NOT NULL,
+        event_pk BIGINT NOT NULL,
+        contact_id BIGINT NOT NULL,
+        name VARCHAR NOT NULL,
+        occurred_at TIMESTAMP NOT NULL,
+        occurred_day INTEGER NOT NULL,
+        source VARCHAR,
+        properties VARCHAR""",
+    "orders": """
+        workspace_id BIGINT NOT NULL,
+        order_pk BIGINT NOT NULL,
+        contact_id BIGINT NOT NULL,
+        amount_fen BIGINT NOT NULL,
+        paid_at TIMESTAMP NOT NULL,
+        paid_day INTEGER NOT NULL,
+        sales_channel VARCHAR NOT NULL,
+        items VARCHAR""",
+    "refunds": """
+        workspace_id BIGINT NOT NULL,
+        refund_pk BIGINT NOT NULL,
+        order_pk BIGINT NOT NULL,
+        amount_fen BIGINT NOT NULL,
+        refunded_at TIMESTAMP NOT NULL,
+        refunded_day INTEGER NOT NULL""",
+    "contact_scores": """
+        workspace_id BIGINT NOT NULL,
+        contact_id BIGINT NOT NULL,
+        as_of TIMESTAMP NOT NULL,
+        -- inputs, kept so that every score can be explained
+        last_order_day INTEGER,
+        first_order_day INTEGER,
+        last_touch_day INTEGER,
+        last_active_day INTEGER,
+        orders_in_window INTEGER,
+        net_fen_in_window BIGINT,
+        orders_30d INTEGER,
+        total_net_fen BIGINT,
+        spend_365d_fen BIGINT,
+        spend_recent_fen BIGINT,
+        spend_before_fen BIGINT,
+        active_days_30d INTEGER,
+        active_days_7d INTEGER,
+        relation_deleted BOOLEAN,
+        -- outputs
+        recency_days INTEGER,
+        r_score INTEGER,
+        f_score INTEGER,
+        m_score INTEGER,
+        rfm_cell VARCHAR,
+        threshold_tier VARCHAR NOT NULL,
+        lifecycle_stage VARCHAR NOT NULL,
+        value_tier VARCHAR NOT NULL,
+        activity_tier VARCHAR NOT NULL,
+        clv_purchases DOUBLE,
+        clv_p_alive DOUBLE,
+        clv_value_fen DOUBLE""",
+    "lifecycle_history": """
+        workspace_id BIGINT NOT NULL,
+        contact_id BIGINT NOT NULL,
+        from_stage VARCHAR,
+        to_stage VARCHAR NOT NULL,
+        changed_at TIMESTAMP NOT NULL""",
+    "segment_members": """
+        workspace_id BIGINT NOT NULL,
+        segment_id BIGINT NOT NULL,
+        refresh_no INTEGER NOT NULL,
+        contact_id BIGINT NOT NULL""",
+    # Which membership version the lake holds for each segment (the operational store's segment.refresh_no
+    # is the truth; a refresh killed between the two is recovered from it).
+    "segment_state": """
+        workspace_id BIGINT NOT NULL,
+        segment_id BIGINT NOT NULL,
+        refresh_no INTEGER NOT NULL,
+        next_no INTEGER,
+        PRIMARY KEY (workspace_id, segment_id)""",
+    # Parameters of fitted models (CLV), reused by incremental refreshes between two full ones.
+    "model_params": """
+        workspace_id BIGINT NOT NULL,
+        model VARCHAR NOT NULL,
+        params VARCHAR NOT NULL,
+        fitted_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (workspace_id, model)""",
+    # A refresh writes the new membership here first; it becomes current once the operational store has it.
+    "segment_members_next": """
+        workspace_id BIGINT NOT NULL,
+        segment_id BIGINT NOT NULL,
+        refresh_no INTEGER NOT NULL,
+        contact_id BIGINT NOT NULL""",
+}
+
+
+class LakeOutdated(SiyuError):
+    status = 503
+    code = "analytics_outdated"
+    title = "The analytics store needs a refresh"
+
+
+def _version(connection: duckdb.DuckDBPyConnection) -> int | None:
+    found = connection.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'lake_meta'"
+    ).fetchall()
+    if not found[0][0]:
+        return None
+    rows = connection.execute("SELECT value FROM lake_meta WHERE key = 'schema_version'").fetchall()
+    return int(rows[0][0]) if rows else None
+
+
+def ensure(connection: duckdb.DuckDBPyConnection) -> None:
+    """Create the tables, or drop and recreate them when the store is older than this code."""
+    version = _version(connection)
+    if version == SCHEMA_VERSION:
+        return
+    connection.execute("BEGIN")
+    try:
+        for name in ("lake_meta", *TABLES):
+            connection.execute(f"DROP TABLE IF EXISTS {name}")
+        connection.execute("CREATE TABLE lake_meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+        for name, columns in TABLES.items():
+            connection.execute(f"CREATE TABLE {name} ({columns})")
+        connection.execute("INSERT INTO lake_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+
+
+def check(connection: duckdb.DuckDBPyConnection) -> None:
+    """A read-only opener cannot upgrade the store: say so instead of failing on a missing column."""
+    if _version(connection) != SCHEMA_VERSION:
+        raise LakeOutdated("the analytics store was made by another version of siyu; run a refresh first")

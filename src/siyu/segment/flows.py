@@ -1,0 +1,362 @@
+"""The analytics refresh of a workspace: copy what changed into the analytics store, rescore the
+built-in tiers, apply auto-tags, recompute segments and write their membership back.
+
+* **full**: every contact is rescored and every dynamic segment recomputed as of now, so that windows
+  ("the last 30 days", "90 days without a purchase") move on for everybody. Scheduled daily.
+* **incremental**: only the contacts the sync touched (new events or orders, changed, merged) are
+  rescored and re-evaluated; everybody else keeps their place until the next full refresh. RFM scores of
+  the touched contacts are placed against the distribution of the last full refresh, and their CLV
+  predictions use its fitted parameters. Scheduled every few minutes, and queued when a segment is saved.
+
+Each step commits on its own (see :mod:`siyu.segment.membership` for why a refresh killed at any point
+leaves the previous membership intact and the next refresh completes it).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from sqlalchemy.orm import Session, sessionmaker
+
+from siyu.errors import InvalidInput
+from siyu.filters.compiler import BrokenReference, Context, DefinitionProblem, compile_segment, render
+from siyu.filters.context import load_context, local_now
+from siyu.filters.definition import parse, references
+from siyu.kit.db import transaction
+from siyu.kit.time import utcnow
+from siyu.lake.store import Lake, first_row
+from siyu.lake.sync import SyncStats, sync_workspace
+from siyu.models import Segment, Tag, Workspace
+from siyu.segment import membership, repository
+from siyu.tag import service as tagging
+from siyu.tiers import refresh as tiers
+from siyu.tiers.settings import parse_settings
+
+Progress = Callable[[str, int, int], None]
+MODES = ("full", "incremental")
+
+
+@dataclass
+class SegmentOutcome:
+    segment_id: int
+    name: str
+    refresh_no: int
+    size: int
+    entered: int = 0
+    left: int = 0
+    skipped: str | None = None
+
+
+@dataclass
+class TagOutcome:
+    tag_id: int
+    name: str
+    added: int = 0
+    removed: int = 0
+    skipped: str | None = None
+
+
+@dataclass
+class RefreshReport:
+    workspace_id: int
+    mode: str
+    as_of: datetime
+    sync: SyncStats
+    tiers: tiers.TierReport | None = None
+    tags: list[TagOutcome] = field(default_factory=list)
+    segments: list[SegmentOutcome] = field(default_factory=list)
+    recovered: list[str] = field(default_factory=list)
+    phases: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "workspace_id": self.workspace_id,
+            "mode": self.mode,
+            "as_of": self.as_of.isoformat(),
+            "synced": self.sync.copied,
+            "touched_contacts": len(self.sync.touched),
+            "contacts_scored": self.tiers.contacts if self.tiers else 0,
+            "clv": None
+            if self.tiers is None
+            else {
+                "fitted": self.tiers.clv.fitted,
+                "reason": self.tiers.clv.reason,
+                **self.tiers.clv.bgnbd,
+                **self.tiers.clv.gamma_gamma,
+            },
+            "tags": [t.__dict__ for t in self.tags],
+            "segments": [s.__dict__ for s in self.segments],
+            "recovered": self.recovered,
+            "phases": {k: round(v, 3) for k, v in self.phases.items()},
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def refresh_workspace(
+    factory: sessionmaker[Session],
+    lake: Lake,
+    workspace_id: int,
+    *,
+    mode: str = "full",
+    as_of: datetime | None = None,
+    segment_ids: Collection[int] = (),
+    snapshot: bool = False,
+    progress: Progress | None = None,
+) -> RefreshReport:
+    if mode not in MODES:
+        raise ValueError(f"mode is one of {', '.join(MODES)}")
+    started = time.perf_counter()
+    phase_started = started
+    phases: dict[str, float] = {}
+
+    def phase(name: str) -> None:
+        nonlocal phase_started
+        now = time.perf_counter()
+        phases[name] = now - phase_started
+        phase_started = now
+
+    stats = sync_workspace(factory, lake, workspace_id)
+    phase("sync")
+    with transaction(factory, workspace_id=workspace_id) as session:
+        workspace = session.get(Workspace, workspace_id)
+        assert workspace is not None
+        settings = parse_settings(workspace.tier_settings)
+        moment = as_of or local_now(workspace.timezone)
+        context = load_context(session, workspace_id, as_of=moment)
+    report = RefreshReport(workspace_id, mode, moment, stats, phases=phases)
+    with lake.write() as con:
+        scored = _has_scores(con, workspace_id)
+        incremental = mode == "incremental" and scored
+        dirty: set[int] | None = set(stats.touched) if incremental else None
+        if dirty is None or dirty:
+            con.execute("BEGIN")
+            try:
+                report.tiers = tiers.compute(con, workspace_id, moment, settings, only=dirty)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        phase("tiers")
+        if progress:
+            progress("tiers", 1, 1)
+        report.tags = _auto_tags(factory, con, workspace_id, context, dirty, moment)
+        phase("tags")
+        report.segments, report.recovered = _segments(
+            factory, con, workspace_id, context, dirty, set(segment_ids), snapshot, mode, progress
+        )
+        phase("segments")
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _has_scores(con: duckdb.DuckDBPyConnection, ws: int) -> bool:
+    row = first_row(con.execute("SELECT count(*) FROM contact_scores WHERE workspace_id = ?", [ws]))
+    return bool(row and row[0])
+
+
+def _lake_ids(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> set[int]:
+    return {int(v) for v in con.execute(sql, params or []).fetchnumpy()["contact_id"].tolist()}
+
+
+def _with_dirty(con: duckdb.DuckDBPyConnection, dirty: set[int] | None) -> str:
+    """A SQL condition limiting contact ids to ``dirty`` (registered as a table), or nothing."""
+    if dirty is None:
+        return ""
+    con.register("refresh_dirty", pa.table({"contact_id": pa.array(sorted(dirty), type=pa.int64())}))
+    return " AND contact_id IN (SELECT contact_id FROM refresh_dirty)"
+
+
+def _auto_tags(
+    factory: sessionmaker[Session],
+    con: duckdb.DuckDBPyConnection,
+    ws: int,
+    context: Context,
+    dirty: set[int] | None,
+    now_local: datetime,
+) -> list[TagOutcome]:
+    with transaction(factory, workspace_id=ws) as session:
+        rules = [(t.id, t.name, t.rule, t.remove_when_false) for t in session.query(Tag).filter(Tag.rule.isnot(None))]
+    outcomes: list[TagOutcome] = []
+    scope = _with_dirty(con, dirty)
+    for tag_id, name, rule, remove_when_false in rules:
+        outcome = TagOutcome(tag_id, name)
+        outcomes.append(outcome)
+        try:
+            query = compile_segment(parse(rule, "rule"), _context_for(context, "rule"))
+        except DefinitionProblem as problem:
+            outcome.skipped = problem.detail
+            with transaction(factory, workspace_id=ws) as session:
+                found = session.get(Tag, tag_id)
+                if found is not None:
+                    found.broken_reason = problem.detail[:500]
+            continue
+        members = _lake_ids(con, f"SELECT contact_id FROM ({render(query)}) AS q WHERE TRUE{scope}")  # noqa: S608
+        holders = _lake_ids(
+            con,
+            f"SELECT contact_id FROM contact_tags WHERE workspace_id = ? AND tag_id = ? AND source = 'rule'{scope}",  # noqa: S608
+            [ws, tag_id],
+        )
+        others = _lake_ids(
+            con,
+            f"SELECT contact_id FROM contact_tags WHERE workspace_id = ? AND tag_id = ? AND source <> 'rule'{scope}",  # noqa: S608
+            [ws, tag_id],
+        )
+        add = sorted(members - holders - others)
+        remove = sorted(holders - members) if remove_when_false else []
+        if not add and not remove:
+            continue
+        now = utcnow()
+        with transaction(factory, workspace_id=ws) as session:
+            tag = session.get(Tag, tag_id)
+            if tag is None:
+                continue
+            if add:
+                outcome.added = tagging.apply(session, tag, add, source="rule", now=now).changed
+            if remove:
+                outcome.removed = tagging.unapply(
+                    session, tag, remove, source="rule", only_source="rule", now=now
+                ).changed
+        con.execute("BEGIN")
+        try:
+            con.register("tag_add", pa.table({"contact_id": pa.array(add, type=pa.int64())}))
+            con.register("tag_remove", pa.table({"contact_id": pa.array(remove, type=pa.int64())}))
+            con.execute(
+                "DELETE FROM contact_tags WHERE workspace_id = ? AND tag_id = ? AND source = 'rule' "
+                "AND contact_id IN (SELECT contact_id FROM tag_remove)",
+                [ws, tag_id],
+            )
+            con.execute("INSERT INTO contact_tags SELECT ?, contact_id, ?, 'rule' FROM tag_add", [ws, tag_id])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        finally:
+            con.unregister("tag_add")
+            con.unregister("tag_remove")
+    if dirty is not None:
+        con.unregister("refresh_dirty")
+    return outcomes
+
+
+def _context_for(context: Context, prefix: str) -> Context:
+    return Context(
+        workspace_id=context.workspace_id,
+        as_of=context.as_of,
+        properties=context.properties,
+        tags=context.tags,
+        segments=context.segments,
+        field_prefix=prefix,
+    )
+
+
+def _order(segments: list[Segment]) -> list[Segment]:
+    """Segments that include others come after them (definitions are saved without cycles)."""
+    by_id = {s.id: s for s in segments}
+    needs: dict[int, set[int]] = {}
+    for seg in segments:
+        try:
+            needs[seg.id] = {r for r in references(parse(seg.definition))["segments"] if r in by_id}
+        except InvalidInput:  # an unparsable definition is flagged when compiled
+            needs[seg.id] = set()
+    ordered: list[Segment] = []
+    done: set[int] = set()
+    while len(ordered) < len(segments):
+        ready = [s for s in segments if s.id not in done and needs[s.id] <= done]
+        if not ready:  # a cycle saved before the check existed: go on in id order
+            ready = [min((s for s in segments if s.id not in done), key=lambda s: s.id)]
+        for seg in sorted(ready, key=lambda s: s.id):
+            ordered.append(seg)
+            done.add(seg.id)
+    return ordered
+
+
+def _segments(
+    factory: sessionmaker[Session],
+    con: duckdb.DuckDBPyConnection,
+    ws: int,
+    context: Context,
+    dirty: set[int] | None,
+    requested: set[int],
+    snapshot: bool,
+    mode: str,
+    progress: Progress | None,
+) -> tuple[list[SegmentOutcome], list[str]]:
+    with transaction(factory, workspace_id=ws) as session:
+        segments = _order(repository.segments(session))
+        for seg in segments:
+            session.expunge(seg)
+    outcomes: list[SegmentOutcome] = []
+    recovered: list[str] = []
+    for done, seg in enumerate(segments, 1):
+        outcome = SegmentOutcome(seg.id, seg.name, seg.refresh_no, seg.size)
+        outcomes.append(outcome)
+        with transaction(factory, workspace_id=ws) as session:
+            note = membership.recover(con, session, ws, seg.id, seg.refresh_no)
+        if note:
+            recovered.append(f"segment {seg.id}: {note}")
+        first = seg.refresh_no == 0
+        if seg.kind == "static" and not first and not (snapshot and seg.id in requested):
+            outcome.skipped = "static"
+            continue
+        try:
+            query = compile_segment(parse(seg.definition), context)
+        except (BrokenReference, DefinitionProblem) as problem:
+            outcome.skipped = problem.detail
+            with transaction(factory, workspace_id=ws) as session:
+                found = repository.segment(session, seg.id)
+                if found is not None:
+                    found.broken_reason = problem.detail[:500]
+            continue
+        only = None if first or seg.id in requested or dirty is None else dirty
+        change = membership.compute_next(con, ws, seg.id, query, seg.refresh_no + 1, only=only)
+        if not change.entered and not change.left and not first and mode == "incremental":
+            _discard_next(con, ws, seg.id)
+            outcome.skipped = "unchanged"
+            continue
+        with transaction(factory, workspace_id=ws) as session:
+            written = membership.write_back(
+                session,
+                ws,
+                change,
+                expected_refresh_no=seg.refresh_no,
+                definition_version=seg.version,
+                segment_name=seg.name,
+                now=utcnow(),
+                emit_events=not first or seg.kind == "dynamic",
+            )
+            if written and seg.broken_reason:
+                found = repository.segment(session, seg.id)
+                if found is not None:
+                    found.broken_reason = None
+        if not written:
+            _discard_next(con, ws, seg.id)
+            outcome.skipped = "refreshed by another process meanwhile"
+            continue
+        membership.make_current(con, ws, seg.id, change.refresh_no)
+        outcome.refresh_no, outcome.size = change.refresh_no, change.size
+        outcome.entered, outcome.left = len(change.entered), len(change.left)
+        if progress:
+            progress("segments", done, len(segments))
+    return outcomes, recovered
+
+
+def _discard_next(con: duckdb.DuckDBPyConnection, ws: int, segment_id: int) -> None:
+    current, _ = membership.lake_state(con, ws, segment_id)
+    con.execute("BEGIN")
+    con.execute("DELETE FROM segment_members_next WHERE workspace_id = ? AND segment_id = ?", [ws, segment_id])
+    con.execute("DELETE FROM segment_state WHERE workspace_id = ? AND segment_id = ?", [ws, segment_id])
+    con.execute("INSERT INTO segment_state VALUES (?, ?, ?, NULL)", [ws, segment_id, current])
+    con.execute("COMMIT")
+
+
+def refresh_all(factory: sessionmaker[Session], lake: Lake, *, mode: str = "full") -> list[RefreshReport]:
+    with factory() as session:
+        ids = [w.id for w in session.query(Workspace).order_by(Workspace.id)]
+    return [refresh_workspace(factory, lake, ws, mode=mode) for ws in ids]

@@ -1,0 +1,253 @@
+"""Materialized membership of segments and auto-tags: computed in the analytics store, written back to
+the operational store, made current in the store last.
+
+A refresh of one segment runs in three steps, each its own transaction:
+
+1. the analytics store computes the new members into ``segment_members_next`` (refresh ``n + 1``);
+2. the operational store gets the difference — members in and out, one ``segment_entered`` /
+   ``segment_left`` event each (their ``event_id`` names segment, refresh and contact, so they are stored
+   once), ``segment.refresh_no = n + 1`` and the size — in one transaction: this is the commit point;
+3. the analytics store makes ``n + 1`` its current membership.
+
+Killed between 1 and 2, the operational store still says ``n``: the next refresh starts again from ``n``.
+Killed between 2 and 3, the operational store says ``n + 1`` while the store's current is ``n``: the next
+refresh promotes the waiting ``n + 1`` (:func:`recover`) before doing anything else. The previous
+membership therefore stays intact until the new one has fully replaced it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from sqlalchemy.orm import Session
+
+from siyu.filters.compiler import render
+from siyu.kit.bulk import insert_rows
+from siyu.lake.store import first_row
+from siyu.models import Event, SegmentMember, SegmentRefresh
+from siyu.segment import repository
+
+
+@dataclass
+class Change:
+    segment_id: int
+    refresh_no: int
+    size: int
+    entered: list[int]
+    left: list[int]
+
+
+def lake_state(con: duckdb.DuckDBPyConnection, ws: int, segment_id: int) -> tuple[int, int | None]:
+    row = first_row(
+        con.execute(
+            "SELECT refresh_no, next_no FROM segment_state WHERE workspace_id = ? AND segment_id = ?", [ws, segment_id]
+        )
+    )
+    return (0, None) if row is None else (int(row[0]), None if row[1] is None else int(row[1]))
+
+
+def _set_state(con: duckdb.DuckDBPyConnection, ws: int, segment_id: int, refresh_no: int, next_no: int | None) -> None:
+    con.execute("DELETE FROM segment_state WHERE workspace_id = ? AND segment_id = ?", [ws, segment_id])
+    con.execute("INSERT INTO segment_state VALUES (?, ?, ?, ?)", [ws, segment_id, refresh_no, next_no])
+
+
+def recover(con: duckdb.DuckDBPyConnection, session: Session, ws: int, segment_id: int, truth: int) -> str | None:
+    """Bring the store's current membership of a segment to the operational store's ``truth`` (its
+    ``refresh_no``). Returns what was done, or None when they agreed."""
+    current, waiting = lake_state(con, ws, segment_id)
+    if current == truth:
+        return None
+    con.execute("BEGIN")
+    try:
+        if waiting == truth:
+            promote(con, ws, segment_id, truth)
+            done = "promoted the membership the last refresh had written back"
+        else:
+            # The store lost track (restored, rebuilt): copy the operational store's membership.
+            ids = repository.member_ids(session, segment_id)
+            con.execute("DELETE FROM segment_members WHERE workspace_id = ? AND segment_id = ?", [ws, segment_id])
+            con.register("copied", pa.table({"contact_id": pa.array(ids, type=pa.int64())}))
+            con.execute("INSERT INTO segment_members SELECT ?, ?, ?, contact_id FROM copied", [ws, segment_id, truth])
+            con.unregister("copied")
+            con.execute("DELETE FROM segment_members_next WHERE workspace_id = ? AND segment_id = ?", [ws, segment_id])
+            _set_state(con, ws, segment_id, truth, None)
+            done = "copied the membership from the operational store"
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return done
+
+
+def compute_next(
+    con: duckdb.DuckDBPyConnection,
+    ws: int,
+    segment_id: int,
+    query: Any,
+    next_no: int,
+    *,
+    only: Collection[int] | None = None,
+) -> Change:
+    """Step 1: the new membership into ``segment_members_next`` and the difference from the current one.
+    With ``only``, the query is evaluated for those contacts alone and everybody else keeps their place."""
+    current, _ = lake_state(con, ws, segment_id)
+    sql = render(query, "duckdb")
+    con.execute("BEGIN")
+    try:
+        con.execute("DELETE FROM segment_members_next WHERE workspace_id = ? AND segment_id = ?", [ws, segment_id])
+        if only is None:
+            con.execute(
+                f"INSERT INTO segment_members_next SELECT {ws}, {segment_id}, {next_no}, contact_id FROM ({sql})"  # noqa: S608
+            )
+        else:
+            con.register("only_contacts", pa.table({"contact_id": pa.array(sorted(set(only)), type=pa.int64())}))
+            con.execute(
+                f"""INSERT INTO segment_members_next
+                SELECT {ws}, {segment_id}, {next_no}, contact_id FROM segment_members
+                WHERE workspace_id = {ws} AND segment_id = {segment_id}
+                    AND contact_id NOT IN (SELECT contact_id FROM only_contacts)
+                UNION ALL
+                SELECT {ws}, {segment_id}, {next_no}, q.contact_id FROM ({sql}) AS q
+                WHERE q.contact_id IN (SELECT contact_id FROM only_contacts)"""  # noqa: S608
+            )
+            con.unregister("only_contacts")
+        entered = _ids(
+            con,
+            "SELECT contact_id FROM segment_members_next WHERE workspace_id = ? AND segment_id = ? "
+            "EXCEPT SELECT contact_id FROM segment_members WHERE workspace_id = ? AND segment_id = ?",
+            [ws, segment_id, ws, segment_id],
+        )
+        left = _ids(
+            con,
+            "SELECT contact_id FROM segment_members WHERE workspace_id = ? AND segment_id = ? "
+            "EXCEPT SELECT contact_id FROM segment_members_next WHERE workspace_id = ? AND segment_id = ?",
+            [ws, segment_id, ws, segment_id],
+        )
+        row = first_row(
+            con.execute(
+                "SELECT count(*) FROM segment_members_next WHERE workspace_id = ? AND segment_id = ?", [ws, segment_id]
+            )
+        )
+        _set_state(con, ws, segment_id, current, next_no)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return Change(segment_id, next_no, int(row[0]) if row else 0, entered, left)
+
+
+def _ids(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[int]:
+    return sorted(int(v) for v in con.execute(sql, params).fetchnumpy()["contact_id"].tolist())
+
+
+def promote(con: duckdb.DuckDBPyConnection, ws: int, segment_id: int, refresh_no: int) -> None:
+    """Step 3 (inside the caller's transaction): the waiting membership becomes the current one."""
+    con.execute("DELETE FROM segment_members WHERE workspace_id = ? AND segment_id = ?", [ws, segment_id])
+    con.execute(
+        "INSERT INTO segment_members SELECT workspace_id, segment_id, refresh_no, contact_id "
+        "FROM segment_members_next WHERE workspace_id = ? AND segment_id = ? AND refresh_no = ?",
+        [ws, segment_id, refresh_no],
+    )
+    con.execute("DELETE FROM segment_members_next WHERE workspace_id = ? AND segment_id = ?", [ws, segment_id])
+    _set_state(con, ws, segment_id, refresh_no, None)
+
+
+def make_current(con: duckdb.DuckDBPyConnection, ws: int, segment_id: int, refresh_no: int) -> None:
+    con.execute("BEGIN")
+    try:
+        promote(con, ws, segment_id, refresh_no)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def segment_events(
+    name: str, segment_id: int, segment_name: str, refresh_no: int, contact_ids: Iterable[int], ws: int, now: datetime
+) -> list[dict[str, Any]]:
+    verb = "entered" if name == "segment_entered" else "left"
+    props = {"segment_id": segment_id, "segment": segment_name, "refresh_no": refresh_no}
+    return [
+        {
+            "workspace_id": ws,
+            "contact_id": cid,
+            "identity_id": None,
+            "event_id": f"segment:{segment_id}:{refresh_no}:{cid}:{verb}",
+            "name": name,
+            "occurred_at": now,
+            "received_at": now,
+            "source": "siyu",
+            "properties": props,
+        }
+        for cid in contact_ids
+    ]
+
+
+def write_back(
+    session: Session,
+    ws: int,
+    change: Change,
+    *,
+    expected_refresh_no: int,
+    definition_version: int,
+    segment_name: str,
+    now: datetime,
+    emit_events: bool = True,
+) -> bool:
+    """Step 2, in the caller's transaction (the commit point). False when another refresh got there first."""
+    segment = repository.segment(session, change.segment_id, lock=True)
+    if segment is None or segment.refresh_no != expected_refresh_no:
+        return False
+    live = repository.live_contact_ids(session, change.entered)  # a contact deleted since the sync is skipped
+    entered = [c for c in change.entered if c in live]
+    repository.remove_members(session, change.segment_id, change.left)
+    if entered:
+        insert_rows(
+            session,
+            SegmentMember,
+            [
+                {
+                    "workspace_id": ws,
+                    "segment_id": change.segment_id,
+                    "contact_id": cid,
+                    "since_refresh": change.refresh_no,
+                    "entered_at": now,
+                }
+                for cid in entered
+            ],
+            skip_conflicts_on=["segment_id", "contact_id"],
+        )
+    if emit_events:
+        rows = segment_events("segment_entered", change.segment_id, segment_name, change.refresh_no, entered, ws, now)
+        left_live = repository.live_contact_ids(session, change.left)
+        rows += segment_events(
+            "segment_left",
+            change.segment_id,
+            segment_name,
+            change.refresh_no,
+            [c for c in change.left if c in left_live],
+            ws,
+            now,
+        )
+        for start in range(0, len(rows), 5000):
+            insert_rows(session, Event, rows[start : start + 5000], skip_conflicts_on=["workspace_id", "event_id"])
+    size = change.size - (len(change.entered) - len(entered))
+    repository.mark_refreshed(session, change.segment_id, change.refresh_no, size, now)
+    session.add(
+        SegmentRefresh(
+            segment_id=change.segment_id,
+            refresh_no=change.refresh_no,
+            definition_version=definition_version,
+            size=size,
+            entered=len(entered),
+            left=len(change.left),
+            refreshed_at=now,
+        )
+    )
+    session.flush()
+    return True

@@ -1,0 +1,1 @@
+"""Built-in tiers: RFM, threshold tiers, lifecycle, value and activity tiers, CLV."""

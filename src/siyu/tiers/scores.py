@@ -1,0 +1,195 @@
+"""The rule-based tiers as one query over the analytics store: RFM scores and cells, seed 000's threshold
+tiers, lifecycle stages, value tiers and activity tiers, one row per live contact, with the inputs each
+score came from (so it can be explained).
+
+Like the segment compiler, :func:`scores_query` is pure: it gets the workspace, the day the scores are
+"as of" and the settings, and returns a sqlglot tree rendered for DuckDB or Spark. Windows count whole
+local days: "the last 30 days" are the as-of day and the 29 before it (``day > as_of_day - 30``).
+
+RFM scores and their tie rule: among buyers (at least one order in the RFM window), each score is
+``1 + floor(5 × w / n)``, where ``n`` is the number of buyers and ``w`` the number of buyers with a strictly
+worse value (longer since the last order for R; fewer orders for F; less net spend for M). Buyers with
+equal values therefore always share a score, whatever their ids or the order rows were read in, and the
+scores are quintiles when there are no ties. A score at or above ``rfm.high_score`` (default 3) is
+"high"; the cells are named from the three highs and lows (重要价值 = R, F and M high … 一般挽留 = all low).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import sqlglot
+from sqlglot import exp
+
+from siyu.tiers.settings import TierSettings
+
+EPOCH = date(1970, 1, 1)
+
+# (R high, F high, M high) → cell. The classic eight: M decides 重要 / 一般; R and F say which kind.
+CELLS: dict[tuple[bool, bool, bool], str] = {
+    (True, True, True): "重要价值",
+    (True, False, True): "重要发展",
+    (False, True, True): "重要保持",
+    (False, False, True): "重要挽留",
+    (True, True, False): "一般价值",
+    (True, False, False): "一般发展",
+    (False, True, False): "一般保持",
+    (False, False, False): "一般挽留",
+}
+
+
+def day_number(value: date | datetime) -> int:
+    """Days since 1970-01-01 of a local date (the lake's ``*_day`` columns)."""
+    day = value.date() if isinstance(value, datetime) else value
+    return (day - EPOCH).days
+
+
+def _quoted(names: tuple[str, ...]) -> str:
+    return ", ".join("'" + n.replace("'", "''") + "'" for n in names)
+
+
+def scores_query(workspace_id: int, as_of: datetime, settings: TierSettings) -> exp.Expr:
+    """``SELECT <contact_scores columns except CLV>`` for the live contacts of the workspace."""
+    ws, d = int(workspace_id), day_number(as_of)
+    r, t, lc, v, a = settings.rfm, settings.threshold, settings.lifecycle, settings.value, settings.activity
+    high = int(r.high_score)
+    cell_cases = "\n".join(
+        f"WHEN (r_score >= {high}) = {str(rh).upper()} AND (f_score >= {high}) = {str(fh).upper()} "
+        f"AND (m_score >= {high}) = {str(mh).upper()} THEN '{name}'"
+        for (rh, fh, mh), name in CELLS.items()
+    )
+    engagement = _quoted(settings.engagement_events)
+    as_of_text = as_of.replace(tzinfo=None).isoformat(sep=" ", timespec="seconds")
+    # Only integers from validated settings, the as-of time and validated event names are interpolated.
+    sql = f"""
+WITH refunded AS (
+    SELECT order_pk, SUM(amount_fen) AS refunded_fen
+    FROM refunds WHERE workspace_id = {ws} AND refunded_day <= {d}
+    GROUP BY order_pk
+), paid AS (
+    SELECT o.contact_id, o.paid_day, o.amount_fen - COALESCE(x.refunded_fen, 0) AS net_fen
+    FROM orders AS o LEFT JOIN refunded AS x ON x.order_pk = o.order_pk
+    WHERE o.workspace_id = {ws} AND o.paid_day <= {d}
+), buyers AS (
+    SELECT contact_id,
+        MAX(paid_day) AS last_order_day,
+        MIN(paid_day) AS first_order_day,
+        COUNT(CASE WHEN paid_day > {d - r.window_days} THEN 1 END) AS orders_in_window,
+        SUM(CASE WHEN paid_day > {d - r.window_days} THEN net_fen ELSE 0 END) AS net_fen_in_window,
+        COUNT(CASE WHEN paid_day > {d - 30} THEN 1 END) AS orders_30d,
+        SUM(net_fen) AS total_net_fen,
+        SUM(CASE WHEN paid_day > {d - 365} THEN net_fen ELSE 0 END) AS spend_365d_fen,
+        SUM(CASE WHEN paid_day > {d - v.potential_days} THEN net_fen ELSE 0 END) AS spend_recent_fen,
+        SUM(CASE WHEN paid_day > {d - 2 * v.potential_days} AND paid_day <= {d - v.potential_days}
+            THEN net_fen ELSE 0 END) AS spend_before_fen
+    FROM paid GROUP BY contact_id
+), engaged AS (
+    SELECT contact_id,
+        MAX(occurred_day) AS last_active_day,
+        COUNT(DISTINCT CASE WHEN occurred_day > {d - 30} THEN occurred_day END) AS active_days_30d,
+        COUNT(DISTINCT CASE WHEN occurred_day > {d - a.weekly_days} THEN occurred_day END) AS active_days_7d
+    FROM events
+    WHERE workspace_id = {ws} AND occurred_day <= {d} AND name IN ({engagement})
+    GROUP BY contact_id
+), relation AS (
+    SELECT contact_id,
+        MAX(CASE WHEN name = 'contact_deleted' THEN occurred_at END) AS deleted_at,
+        MAX(CASE WHEN name = 'contact_added' THEN occurred_at END) AS added_at
+    FROM events
+    WHERE workspace_id = {ws} AND occurred_day <= {d} AND name IN ('contact_added', 'contact_deleted')
+    GROUP BY contact_id
+), ranked AS (
+    SELECT contact_id,
+        {d} - last_order_day AS recency_days,
+        CAST(FLOOR(5 * (RANK() OVER (ORDER BY last_order_day ASC) - 1) / COUNT(*) OVER ()) AS INTEGER) + 1 AS r_score,
+        CAST(FLOOR(5 * (RANK() OVER (ORDER BY orders_in_window ASC) - 1) / COUNT(*) OVER ()) AS INTEGER) + 1 AS f_score,
+        CAST(FLOOR(5 * (RANK() OVER (ORDER BY net_fen_in_window ASC) - 1) / COUNT(*) OVER ()) AS INTEGER) + 1 AS m_score
+    FROM buyers WHERE orders_in_window > 0
+), base AS (
+    SELECT c.contact_id, c.created_day,
+        b.last_order_day, b.first_order_day,
+        COALESCE(b.orders_in_window, 0) AS orders_in_window,
+        COALESCE(b.net_fen_in_window, 0) AS net_fen_in_window,
+        COALESCE(b.orders_30d, 0) AS orders_30d,
+        COALESCE(b.total_net_fen, 0) AS total_net_fen,
+        COALESCE(b.spend_365d_fen, 0) AS spend_365d_fen,
+        COALESCE(b.spend_recent_fen, 0) AS spend_recent_fen,
+        COALESCE(b.spend_before_fen, 0) AS spend_before_fen,
+        COALESCE(e.active_days_30d, 0) AS active_days_30d,
+        COALESCE(e.active_days_7d, 0) AS active_days_7d,
+        e.last_active_day,
+        GREATEST(COALESCE(e.last_active_day, c.created_day), COALESCE(b.last_order_day, c.created_day), c.created_day)
+            AS last_touch_day,
+        COALESCE(rel.deleted_at > rel.added_at OR (rel.deleted_at IS NOT NULL AND rel.added_at IS NULL), FALSE)
+            AS relation_deleted,
+        k.recency_days, k.r_score, k.f_score, k.m_score
+    FROM contacts AS c
+    LEFT JOIN buyers AS b ON b.contact_id = c.contact_id
+    LEFT JOIN engaged AS e ON e.contact_id = c.contact_id
+    LEFT JOIN relation AS rel ON rel.contact_id = c.contact_id
+    LEFT JOIN ranked AS k ON k.contact_id = c.contact_id
+    WHERE c.workspace_id = {ws} AND c.merged_into_id IS NULL AND c.created_day <= {d}
+)
+SELECT {ws} AS workspace_id, contact_id, CAST('{as_of_text}' AS TIMESTAMP) AS as_of,
+    last_order_day, first_order_day, last_touch_day, last_active_day, orders_in_window, net_fen_in_window, orders_30d,
+    total_net_fen, spend_365d_fen, spend_recent_fen, spend_before_fen, active_days_30d, active_days_7d,
+    relation_deleted, recency_days, r_score, f_score, m_score,
+    CASE WHEN r_score IS NULL THEN NULL {cell_cases} END AS rfm_cell,
+    CASE
+        WHEN orders_30d >= {t.vip.min_orders_30d} AND total_net_fen >= {t.vip.min_total_fen}
+            AND active_days_30d >= {t.vip.min_active_days_30d} THEN 'vip'
+        WHEN orders_30d >= {t.active.min_orders_30d} AND total_net_fen >= {t.active.min_total_fen}
+            AND active_days_30d >= {t.active.min_active_days_30d} THEN 'active'
+        ELSE 'inactive'
+    END AS threshold_tier,
+    CASE
+        WHEN relation_deleted OR {d} - last_touch_day >= {lc.churned_days} THEN 'churned'
+        WHEN {d} - created_day < {lc.new_days} THEN 'new'
+        WHEN spend_365d_fen >= {lc.high_value_fen} AND {d} - last_touch_day < {lc.dormant_days} THEN 'high_value'
+        WHEN {d} - last_touch_day < {lc.active_days} THEN 'active'
+        WHEN {d} - last_touch_day < {lc.dormant_days} THEN 'silent'
+        ELSE 'dormant'
+    END AS lifecycle_stage,
+    CASE
+        WHEN spend_365d_fen >= {v.high_net_fen} THEN 'high_net'
+        WHEN spend_recent_fen > 0 AND spend_recent_fen >= {v.potential_growth!r} * spend_before_fen THEN 'potential'
+        ELSE 'low'
+    END AS value_tier,
+    CASE
+        WHEN active_days_7d > 0 THEN 'weekly_active'
+        WHEN last_active_day IS NULL OR {d} - last_active_day >= {a.lost_days} THEN 'lost'
+        ELSE 'silent'
+    END AS activity_tier
+FROM base
+"""  # noqa: S608
+    return sqlglot.parse_one(sql, read="duckdb")
+
+
+SCORE_COLUMNS = (
+    "workspace_id",
+    "contact_id",
+    "as_of",
+    "last_order_day",
+    "first_order_day",
+    "last_touch_day",
+    "last_active_day",
+    "orders_in_window",
+    "net_fen_in_window",
+    "orders_30d",
+    "total_net_fen",
+    "spend_365d_fen",
+    "spend_recent_fen",
+    "spend_before_fen",
+    "active_days_30d",
+    "active_days_7d",
+    "relation_deleted",
+    "recency_days",
+    "r_score",
+    "f_score",
+    "m_score",
+    "rfm_cell",
+    "threshold_tier",
+    "lifecycle_stage",
+    "value_tier",
+    "activity_tier",
+)

@@ -1,0 +1,270 @@
+WITH refunded AS (
+  SELECT
+    order_pk,
+    SUM(amount_fen) AS refunded_fen
+  FROM refunds
+  WHERE
+    workspace_id = 3 AND refunded_day <= 20634
+  GROUP BY
+    order_pk
+), paid AS (
+  SELECT
+    o.contact_id,
+    o.paid_day,
+    o.amount_fen - COALESCE(x.refunded_fen, 0) AS net_fen
+  FROM orders AS o
+  LEFT JOIN refunded AS x
+    ON x.order_pk = o.order_pk
+  WHERE
+    o.workspace_id = 3 AND o.paid_day <= 20634
+), buyers AS (
+  SELECT
+    contact_id,
+    MAX(paid_day) AS last_order_day,
+    MIN(paid_day) AS first_order_day,
+    COUNT(CASE WHEN paid_day > 20269 THEN 1 END) AS orders_in_window,
+    SUM(CASE WHEN paid_day > 20269 THEN net_fen ELSE 0 END) AS net_fen_in_window,
+    COUNT(CASE WHEN paid_day > 20604 THEN 1 END) AS orders_30d,
+    SUM(net_fen) AS total_net_fen,
+    SUM(CASE WHEN paid_day > 20269 THEN net_fen ELSE 0 END) AS spend_365d_fen,
+    SUM(CASE WHEN paid_day > 20544 THEN net_fen ELSE 0 END) AS spend_recent_fen,
+    SUM(CASE WHEN paid_day > 20454 AND paid_day <= 20544 THEN net_fen ELSE 0 END) AS spend_before_fen
+  FROM paid
+  GROUP BY
+    contact_id
+), engaged AS (
+  SELECT
+    contact_id,
+    MAX(occurred_day) AS last_active_day,
+    COUNT(DISTINCT CASE WHEN occurred_day > 20604 THEN occurred_day END) AS active_days_30d,
+    COUNT(DISTINCT CASE WHEN occurred_day > 20627 THEN occurred_day END) AS active_days_7d
+  FROM events
+  WHERE
+    workspace_id = 3
+    AND occurred_day <= 20634
+    AND name IN (
+      'message_received',
+      'message_opened',
+      'link_clicked',
+      'group_message',
+      'page_view',
+      'login',
+      'checkin',
+      'survey_answered',
+      'order_paid'
+    )
+  GROUP BY
+    contact_id
+), relation AS (
+  SELECT
+    contact_id,
+    MAX(CASE WHEN name = 'contact_deleted' THEN occurred_at END) AS deleted_at,
+    MAX(CASE WHEN name = 'contact_added' THEN occurred_at END) AS added_at
+  FROM events
+  WHERE
+    workspace_id = 3
+    AND occurred_day <= 20634
+    AND name IN ('contact_added', 'contact_deleted')
+  GROUP BY
+    contact_id
+), ranked AS (
+  SELECT
+    contact_id,
+    20634 - last_order_day AS recency_days,
+    CAST(FLOOR(5 * (
+      RANK() OVER (ORDER BY last_order_day ASC) - 1
+    ) / COUNT(*) OVER ()) AS INT) + 1 AS r_score,
+    CAST(FLOOR(5 * (
+      RANK() OVER (ORDER BY orders_in_window ASC) - 1
+    ) / COUNT(*) OVER ()) AS INT) + 1 AS f_score,
+    CAST(FLOOR(5 * (
+      RANK() OVER (ORDER BY net_fen_in_window ASC) - 1
+    ) / COUNT(*) OVER ()) AS INT) + 1 AS m_score
+  FROM buyers
+  WHERE
+    orders_in_window > 0
+), base AS (
+  SELECT
+    c.contact_id,
+    c.created_day,
+    b.last_order_day,
+    b.first_order_day,
+    COALESCE(b.orders_in_window, 0) AS orders_in_window,
+    COALESCE(b.net_fen_in_window, 0) AS net_fen_in_window,
+    COALESCE(b.orders_30d, 0) AS orders_30d,
+    COALESCE(b.total_net_fen, 0) AS total_net_fen,
+    COALESCE(b.spend_365d_fen, 0) AS spend_365d_fen,
+    COALESCE(b.spend_recent_fen, 0) AS spend_recent_fen,
+    COALESCE(b.spend_before_fen, 0) AS spend_before_fen,
+    COALESCE(e.active_days_30d, 0) AS active_days_30d,
+    COALESCE(e.active_days_7d, 0) AS active_days_7d,
+    e.last_active_day,
+    GREATEST(
+      COALESCE(e.last_active_day, c.created_day),
+      COALESCE(b.last_order_day, c.created_day),
+      c.created_day
+    ) AS last_touch_day,
+    COALESCE(
+      rel.deleted_at > rel.added_at
+      OR (
+        NOT rel.deleted_at IS NULL AND rel.added_at IS NULL
+      ),
+      FALSE
+    ) AS relation_deleted,
+    k.recency_days,
+    k.r_score,
+    k.f_score,
+    k.m_score
+  FROM contacts AS c
+  LEFT JOIN buyers AS b
+    ON b.contact_id = c.contact_id
+  LEFT JOIN engaged AS e
+    ON e.contact_id = c.contact_id
+  LEFT JOIN relation AS rel
+    ON rel.contact_id = c.contact_id
+  LEFT JOIN ranked AS k
+    ON k.contact_id = c.contact_id
+  WHERE
+    c.workspace_id = 3 AND c.merged_into_id IS NULL AND c.created_day <= 20634
+)
+SELECT
+  3 AS workspace_id,
+  contact_id,
+  CAST('2026-06-30 12:00:00' AS TIMESTAMP) AS as_of,
+  last_order_day,
+  first_order_day,
+  last_touch_day,
+  last_active_day,
+  orders_in_window,
+  net_fen_in_window,
+  orders_30d,
+  total_net_fen,
+  spend_365d_fen,
+  spend_recent_fen,
+  spend_before_fen,
+  active_days_30d,
+  active_days_7d,
+  relation_deleted,
+  recency_days,
+  r_score,
+  f_score,
+  m_score,
+  CASE
+    WHEN r_score IS NULL
+    THEN NULL
+    WHEN (
+      r_score >= 3
+    ) = TRUE
+    AND (
+      f_score >= 3
+    ) = TRUE
+    AND (
+      m_score >= 3
+    ) = TRUE
+    THEN '重要价值'
+    WHEN (
+      r_score >= 3
+    ) = TRUE
+    AND (
+      f_score >= 3
+    ) = FALSE
+    AND (
+      m_score >= 3
+    ) = TRUE
+    THEN '重要发展'
+    WHEN (
+      r_score >= 3
+    ) = FALSE
+    AND (
+      f_score >= 3
+    ) = TRUE
+    AND (
+      m_score >= 3
+    ) = TRUE
+    THEN '重要保持'
+    WHEN (
+      r_score >= 3
+    ) = FALSE
+    AND (
+      f_score >= 3
+    ) = FALSE
+    AND (
+      m_score >= 3
+    ) = TRUE
+    THEN '重要挽留'
+    WHEN (
+      r_score >= 3
+    ) = TRUE
+    AND (
+      f_score >= 3
+    ) = TRUE
+    AND (
+      m_score >= 3
+    ) = FALSE
+    THEN '一般价值'
+    WHEN (
+      r_score >= 3
+    ) = TRUE
+    AND (
+      f_score >= 3
+    ) = FALSE
+    AND (
+      m_score >= 3
+    ) = FALSE
+    THEN '一般发展'
+    WHEN (
+      r_score >= 3
+    ) = FALSE
+    AND (
+      f_score >= 3
+    ) = TRUE
+    AND (
+      m_score >= 3
+    ) = FALSE
+    THEN '一般保持'
+    WHEN (
+      r_score >= 3
+    ) = FALSE
+    AND (
+      f_score >= 3
+    ) = FALSE
+    AND (
+      m_score >= 3
+    ) = FALSE
+    THEN '一般挽留'
+  END AS rfm_cell,
+  CASE
+    WHEN orders_30d >= 5 AND total_net_fen >= 500000 AND active_days_30d >= 20
+    THEN 'vip'
+    WHEN orders_30d >= 2 AND total_net_fen >= 100000 AND active_days_30d >= 4
+    THEN 'active'
+    ELSE 'inactive'
+  END AS threshold_tier,
+  CASE
+    WHEN relation_deleted OR 20634 - last_touch_day >= 180
+    THEN 'churned'
+    WHEN 20634 - created_day < 30
+    THEN 'new'
+    WHEN spend_365d_fen >= 500000 AND 20634 - last_touch_day < 90
+    THEN 'high_value'
+    WHEN 20634 - last_touch_day < 30
+    THEN 'active'
+    WHEN 20634 - last_touch_day < 90
+    THEN 'silent'
+    ELSE 'dormant'
+  END AS lifecycle_stage,
+  CASE
+    WHEN spend_365d_fen >= 500000
+    THEN 'high_net'
+    WHEN spend_recent_fen > 0 AND spend_recent_fen >= 1.5 * spend_before_fen
+    THEN 'potential'
+    ELSE 'low'
+  END AS value_tier,
+  CASE
+    WHEN active_days_7d > 0
+    THEN 'weekly_active'
+    WHEN last_active_day IS NULL OR 20634 - last_active_day >= 90
+    THEN 'lost'
+    ELSE 'silent'
+  END AS activity_tier
+FROM base
