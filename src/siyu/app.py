@@ -20,6 +20,7 @@ from siyu.contact.endpoints import router as contact_router
 from siyu.ingestion.endpoints import router as ingestion_router
 from siyu.kit.db import make_engine, make_sessionmaker
 from siyu.lake.store import lake_for
+from siyu.metrics.endpoints import router as metrics_router
 from siyu.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from siyu.ops.endpoints import router as ops_router
 from siyu.segment.endpoints import router as segment_router
@@ -51,6 +52,7 @@ API_ROUTERS = (
     tag_router,
     segment_router,
     tiers_router,
+    metrics_router,
 )
 
 

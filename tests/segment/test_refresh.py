@@ -162,7 +162,7 @@ def test_killed_after_the_write_back_the_next_refresh_completes(world: World, mo
     assert world.members(sensitive) == {c["li"], c["zhao"], c["wang"]}  # the write-back had committed
     report = refresh(world)
     assert report.recovered
-    assert "promoted" in report.recovered[0]
+    assert "applied the changes" in report.recovered[0]
     assert world.members(sensitive) == {c["li"], c["zhao"], c["wang"]}
     assert [cid for cid, _ in world.events("segment_entered")].count(c["wang"]) == 1
 

@@ -89,6 +89,12 @@ class Context:
     tags: Collection[int] | None = None
     segments: Collection[int] | None = None
     field_prefix: str = "definition"
+    # Read another table in place of a store table (``{"events": "refresh_events"}``): an incremental
+    # refresh points the big tables at copies holding only the contacts it re-evaluates.
+    tables: Mapping[str, str] = field(default_factory=dict)
+
+    def table(self, name: str) -> exp.Table:
+        return exp.to_table(self.tables.get(name, name))
 
 
 # --- SQL building blocks ----------------------------------------------------------------------------
@@ -119,7 +125,7 @@ def _rows(table: str, ctx: Context, *conditions: exp.Expr, select: str = "contac
     where: exp.Expr = exp.EQ(this=_col("workspace_id"), expression=exp.Literal.number(ctx.workspace_id))
     for condition in conditions:
         where = exp.and_(where, condition)
-    return exp.select(_col(select)).from_(exp.to_table(table)).where(where)
+    return exp.select(_col(select)).from_(ctx.table(table)).where(where)
 
 
 def _member_of(query: exp.Select) -> exp.Expr:
@@ -377,17 +383,17 @@ def _order_aggregate(measure: OrderMeasure) -> exp.Expr:
 def _orders_source(node: OrdersTest, ctx: Context) -> exp.Expr:
     """The orders the aggregate runs over; with the net measure, each with its refunded total."""
     if node.measure is not OrderMeasure.net_amount_fen:
-        return exp.to_table("orders")
+        return ctx.table("orders")
     refunded = (
         exp.select(_col("order_pk"), exp.alias_(exp.Sum(this=_col("amount_fen")), "refunded_fen"))
-        .from_("refunds")
+        .from_(ctx.table("refunds"))
         .where(exp.EQ(this=_col("workspace_id"), expression=exp.Literal.number(ctx.workspace_id)))
         .group_by(_col("order_pk"))
     )
     joined = (
         exp.select(_col("workspace_id", "o"), _col("contact_id", "o"), _col("amount_fen", "o"))
         .select(_col("paid_at", "o"), _col("sales_channel", "o"), _col("refunded_fen", "r"))
-        .from_(exp.alias_(exp.to_table("orders"), "o", table=True))
+        .from_(exp.alias_(ctx.table("orders"), "o", table=True))
         .join(exp.alias_(exp.Subquery(this=refunded), "r", table=True), on="r.order_pk = o.order_pk", join_type="left")
     )
     return exp.alias_(exp.Subquery(this=joined), "orders_net", table=True)
@@ -540,7 +546,7 @@ def compile_segment(definition: Definition, ctx: Context) -> exp.Select:
 def live_contacts(ctx: Context) -> exp.Select:
     return (
         exp.select(_col("contact_id", "c"))
-        .from_(exp.alias_(exp.to_table("contacts"), "c", table=True))
+        .from_(exp.alias_(ctx.table("contacts"), "c", table=True))
         .where(exp.EQ(this=_col("workspace_id", "c"), expression=exp.Literal.number(ctx.workspace_id)))
         .where(exp.Is(this=_col("merged_into_id", "c"), expression=exp.Null()))
     )

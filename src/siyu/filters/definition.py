@@ -383,14 +383,17 @@ _OPS = {"and", "or", "not", "attribute", "property", "tag", "event", "orders", "
 _OPS |= {"lifecycle", "clv"}
 
 
+_TYPE_TAG = re.compile(r"^(str|int|float|bool|none|(list|dict|union|tuple|literal)\[.*\])$")
+
+
 def _path(loc: tuple[int | str, ...], field_prefix: str) -> str:
-    """Pydantic's location (with the union's tags) as a node path: ``root.children[0].value``."""
+    """Pydantic's location (with the unions' tags) as a node path: ``root.children[0].value``."""
     parts: list[str] = []
     for item in loc:
         if isinstance(item, int):
             parts[-1:] = [f"{parts[-1]}[{item}]"] if parts else [f"[{item}]"]
-        elif item in _OPS or item.startswith(("function-", "literal[")):
-            continue  # the discriminator's tag, not a field
+        elif item in _OPS or item.startswith("function-") or _TYPE_TAG.match(item):
+            continue  # a union's tag (the op, or the type tried), not a field
         else:
             parts.append(item)
     return ".".join([field_prefix, *parts]) if field_prefix else ".".join(parts)
@@ -401,14 +404,18 @@ def parse(raw: object, field_prefix: str = "definition") -> Definition:
     try:
         return Definition.model_validate(raw)
     except ValidationError as exc:
-        problems = []
+        problems: list[FieldProblem] = []
+        seen: set[str] = set()
         for error in exc.errors(include_url=False):
             reason = str(error["msg"]).removeprefix("Value error, ")
             if error["type"] == "union_tag_invalid":
                 reason = f"unknown op; use one of {', '.join(sorted(_OPS))}"
             elif error["type"] == "union_tag_not_found":
                 reason = "every node needs an op"
-            problems.append(FieldProblem(_path(tuple(error["loc"]), field_prefix), reason))
+            path = _path(tuple(error["loc"]), field_prefix)
+            if path not in seen:  # a value that fits none of a union's types is one problem, not one per type
+                seen.add(path)
+                problems.append(FieldProblem(path, reason))
         first = problems[0]
         raise InvalidInput(detail=f"{first.field}: {first.reason}", errors=problems) from None
 

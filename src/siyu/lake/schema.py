@@ -7,7 +7,7 @@ Raw copies (kept current by :mod:`siyu.lake.sync`): ``contacts`` (live and merge
 numbers or e-mail addresses: analytics needs none), ``contact_properties`` (custom properties, one row
 per value, typed, so filters compare plain columns on every engine), ``contact_tags``, ``events``,
 ``orders`` and ``refunds``. Computed (by refreshes): ``contact_scores``, ``lifecycle_history``,
-``segment_members``, ``segment_members_next``.
+``segment_members``, ``segment_changes``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import duckdb
 from siyu.errors import SiyuError
 
 # Bump when a table changes: the store is derived data, so an older store is dropped and copied again.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 TABLES: dict[str, str] = {
     "sync_state": """
@@ -138,12 +138,14 @@ TABLES: dict[str, str] = {
         params VARCHAR NOT NULL,
         fitted_at TIMESTAMP NOT NULL,
         PRIMARY KEY (workspace_id, model)""",
-    # A refresh writes the new membership here first; it becomes current once the operational store has it.
-    "segment_members_next": """
+    # A refresh writes the changes of a segment's membership here first (who enters, who leaves); they are
+    # applied to segment_members once the operational store has them.
+    "segment_changes": """
         workspace_id BIGINT NOT NULL,
         segment_id BIGINT NOT NULL,
         refresh_no INTEGER NOT NULL,
-        contact_id BIGINT NOT NULL""",
+        contact_id BIGINT NOT NULL,
+        entered BOOLEAN NOT NULL""",
 }
 
 

@@ -101,7 +101,7 @@ def explain_contact(
             columns.append(exp.alias_(counted, f"m{i}"))
     query = (
         exp.select(*columns)
-        .from_(exp.alias_(exp.to_table("contacts"), "c", table=True))
+        .from_(exp.alias_(ctx.table("contacts"), "c", table=True))
         .where(f"c.workspace_id = {int(ctx.workspace_id)} AND c.contact_id = {int(contact_id)}")
     )
     cursor = con.execute(render(query, "duckdb"))

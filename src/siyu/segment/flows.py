@@ -22,6 +22,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.errors import InvalidInput
@@ -30,6 +31,7 @@ from siyu.filters.context import load_context, local_now
 from siyu.filters.definition import parse, references
 from siyu.kit.db import transaction
 from siyu.kit.time import utcnow
+from siyu.lake.scope import drop_scope, scope_tables
 from siyu.lake.store import Lake, first_row
 from siyu.lake.sync import SyncStats, sync_workspace
 from siyu.models import Segment, Tag, Workspace
@@ -132,26 +134,31 @@ def refresh_workspace(
         context = load_context(session, workspace_id, as_of=moment)
     report = RefreshReport(workspace_id, mode, moment, stats, phases=phases)
     with lake.write() as con:
-        scored = _has_scores(con, workspace_id)
-        incremental = mode == "incremental" and scored
+        incremental = mode == "incremental" and _has_scores(con, workspace_id)
         dirty: set[int] | None = set(stats.touched) if incremental else None
-        if dirty is None or dirty:
-            con.execute("BEGIN")
-            try:
-                report.tiers = tiers.compute(con, workspace_id, moment, settings, only=dirty)
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-        phase("tiers")
-        if progress:
-            progress("tiers", 1, 1)
-        report.tags = _auto_tags(factory, con, workspace_id, context, dirty, moment)
-        phase("tags")
-        report.segments, report.recovered = _segments(
-            factory, con, workspace_id, context, dirty, set(segment_ids), snapshot, mode, progress
-        )
-        phase("segments")
+        tables = scope_tables(con, workspace_id, dirty) if dirty else None
+        try:
+            if dirty is None or dirty:
+                con.execute("BEGIN")
+                try:
+                    report.tiers = tiers.compute(con, workspace_id, moment, settings, tables=tables)
+                    con.execute("COMMIT")
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+            phase("tiers")
+            if progress:
+                progress("tiers", 1, 1)
+            scoped = _context_for(context, "definition", tables or {})
+            report.tags = _auto_tags(factory, con, workspace_id, scoped, dirty, moment)
+            phase("tags")
+            report.segments, report.recovered = _segments(
+                factory, con, workspace_id, context, scoped, dirty, set(segment_ids), snapshot, mode, progress
+            )
+            phase("segments")
+        finally:
+            if tables:
+                drop_scope(con, tables)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -182,14 +189,17 @@ def _auto_tags(
     now_local: datetime,
 ) -> list[TagOutcome]:
     with transaction(factory, workspace_id=ws) as session:
-        rules = [(t.id, t.name, t.rule, t.remove_when_false) for t in session.query(Tag).filter(Tag.rule.isnot(None))]
+        # Not filtered in SQL: a JSON column keeps "no rule" as JSON null, which IS NOT NULL.
+        rules = [(t.id, t.name, t.rule, t.remove_when_false) for t in session.scalars(select(Tag)) if t.rule]
     outcomes: list[TagOutcome] = []
+    if dirty is not None and not dirty:
+        return [TagOutcome(tag_id, name, skipped="unchanged") for tag_id, name, _, _ in rules]
     scope = _with_dirty(con, dirty)
     for tag_id, name, rule, remove_when_false in rules:
         outcome = TagOutcome(tag_id, name)
         outcomes.append(outcome)
         try:
-            query = compile_segment(parse(rule, "rule"), _context_for(context, "rule"))
+            query = compile_segment(parse(rule, "rule"), _context_for(context, "rule", context.tables))
         except DefinitionProblem as problem:
             outcome.skipped = problem.detail
             with transaction(factory, workspace_id=ws) as session:
@@ -245,7 +255,7 @@ def _auto_tags(
     return outcomes
 
 
-def _context_for(context: Context, prefix: str) -> Context:
+def _context_for(context: Context, prefix: str, tables: dict[str, str] | Any) -> Context:
     return Context(
         workspace_id=context.workspace_id,
         as_of=context.as_of,
@@ -253,6 +263,7 @@ def _context_for(context: Context, prefix: str) -> Context:
         tags=context.tags,
         segments=context.segments,
         field_prefix=prefix,
+        tables=dict(tables),
     )
 
 
@@ -282,6 +293,7 @@ def _segments(
     con: duckdb.DuckDBPyConnection,
     ws: int,
     context: Context,
+    scoped: Context,
     dirty: set[int] | None,
     requested: set[int],
     snapshot: bool,
@@ -305,8 +317,12 @@ def _segments(
         if seg.kind == "static" and not first and not (snapshot and seg.id in requested):
             outcome.skipped = "static"
             continue
+        whole = first or seg.id in requested or dirty is None
+        if not whole and not dirty:
+            outcome.skipped = "unchanged"
+            continue
         try:
-            query = compile_segment(parse(seg.definition), context)
+            query = compile_segment(parse(seg.definition), context if whole else scoped)
         except (BrokenReference, DefinitionProblem) as problem:
             outcome.skipped = problem.detail
             with transaction(factory, workspace_id=ws) as session:
@@ -314,7 +330,7 @@ def _segments(
                 if found is not None:
                     found.broken_reason = problem.detail[:500]
             continue
-        only = None if first or seg.id in requested or dirty is None else dirty
+        only = None if whole else dirty
         change = membership.compute_next(con, ws, seg.id, query, seg.refresh_no + 1, only=only)
         if not change.entered and not change.left and not first and mode == "incremental":
             _discard_next(con, ws, seg.id)
@@ -350,7 +366,7 @@ def _segments(
 def _discard_next(con: duckdb.DuckDBPyConnection, ws: int, segment_id: int) -> None:
     current, _ = membership.lake_state(con, ws, segment_id)
     con.execute("BEGIN")
-    con.execute("DELETE FROM segment_members_next WHERE workspace_id = ? AND segment_id = ?", [ws, segment_id])
+    con.execute("DELETE FROM segment_changes WHERE workspace_id = ? AND segment_id = ?", [ws, segment_id])
     con.execute("DELETE FROM segment_state WHERE workspace_id = ? AND segment_id = ?", [ws, segment_id])
     con.execute("INSERT INTO segment_state VALUES (?, ?, ?, NULL)", [ws, segment_id, current])
     con.execute("COMMIT")

@@ -3,16 +3,18 @@ the operational store, made current in the store last.
 
 A refresh of one segment runs in three steps, each its own transaction:
 
-1. the analytics store computes the new members into ``segment_members_next`` (refresh ``n + 1``);
-2. the operational store gets the difference — members in and out, one ``segment_entered`` /
+1. the analytics store computes the new members and keeps the difference from the current ones (who
+   enters, who leaves) in ``segment_changes`` as refresh ``n + 1``;
+2. the operational store gets that difference — members in and out, one ``segment_entered`` /
    ``segment_left`` event each (their ``event_id`` names segment, refresh and contact, so they are stored
    once), ``segment.refresh_no = n + 1`` and the size — in one transaction: this is the commit point;
-3. the analytics store makes ``n + 1`` its current membership.
+3. the analytics store applies the changes to its ``segment_members``: ``n + 1`` is current.
 
 Killed between 1 and 2, the operational store still says ``n``: the next refresh starts again from ``n``.
 Killed between 2 and 3, the operational store says ``n + 1`` while the store's current is ``n``: the next
-refresh promotes the waiting ``n + 1`` (:func:`recover`) before doing anything else. The previous
-membership therefore stays intact until the new one has fully replaced it.
+refresh applies the waiting changes (:func:`recover`) before doing anything else. The previous
+membership therefore stays intact until the new one has fully replaced it. Only differences move, so a
+refresh that changes little costs little, however large the segments.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def recover(con: duckdb.DuckDBPyConnection, session: Session, ws: int, segment_i
     try:
         if waiting == truth:
             promote(con, ws, segment_id, truth)
-            done = "promoted the membership the last refresh had written back"
+            done = "applied the changes the last refresh had written back"
         else:
             # The store lost track (restored, rebuilt): copy the operational store's membership.
             ids = repository.member_ids(session, segment_id)
@@ -93,44 +95,34 @@ def compute_next(
     *,
     only: Collection[int] | None = None,
 ) -> Change:
-    """Step 1: the new membership into ``segment_members_next`` and the difference from the current one.
-    With ``only``, the query is evaluated for those contacts alone and everybody else keeps their place."""
+    """Step 1: the changes from the current membership into ``segment_changes``. With ``only``, the query
+    was compiled for those contacts alone (see :func:`siyu.lake.scope.scope_tables`) and everybody else
+    keeps their place."""
     current, _ = lake_state(con, ws, segment_id)
     sql = render(query, "duckdb")
+    mine = f"SELECT contact_id FROM segment_members WHERE workspace_id = {ws} AND segment_id = {segment_id}"  # noqa: S608
+    if only is not None:
+        con.register("only_contacts", pa.table({"contact_id": pa.array(sorted(set(only)), type=pa.int64())}))
+        mine += " AND contact_id IN (SELECT contact_id FROM only_contacts)"
+        sql = f"SELECT contact_id FROM ({sql}) AS q WHERE q.contact_id IN (SELECT contact_id FROM only_contacts)"  # noqa: S608
     con.execute("BEGIN")
     try:
-        con.execute("DELETE FROM segment_members_next WHERE workspace_id = ? AND segment_id = ?", [ws, segment_id])
-        if only is None:
-            con.execute(
-                f"INSERT INTO segment_members_next SELECT {ws}, {segment_id}, {next_no}, contact_id FROM ({sql})"  # noqa: S608
-            )
-        else:
-            con.register("only_contacts", pa.table({"contact_id": pa.array(sorted(set(only)), type=pa.int64())}))
-            con.execute(
-                f"""INSERT INTO segment_members_next
-                SELECT {ws}, {segment_id}, {next_no}, contact_id FROM segment_members
-                WHERE workspace_id = {ws} AND segment_id = {segment_id}
-                    AND contact_id NOT IN (SELECT contact_id FROM only_contacts)
-                UNION ALL
-                SELECT {ws}, {segment_id}, {next_no}, q.contact_id FROM ({sql}) AS q
-                WHERE q.contact_id IN (SELECT contact_id FROM only_contacts)"""  # noqa: S608
-            )
-            con.unregister("only_contacts")
-        entered = _ids(
-            con,
-            "SELECT contact_id FROM segment_members_next WHERE workspace_id = ? AND segment_id = ? "
-            "EXCEPT SELECT contact_id FROM segment_members WHERE workspace_id = ? AND segment_id = ?",
-            [ws, segment_id, ws, segment_id],
+        con.execute("DELETE FROM segment_changes WHERE workspace_id = ? AND segment_id = ?", [ws, segment_id])
+        # One full join finds both who enters (new only) and who leaves (current only).
+        con.execute(
+            f"""INSERT INTO segment_changes
+            SELECT {ws}, {segment_id}, {next_no}, COALESCE(n.contact_id, c.contact_id), n.contact_id IS NOT NULL
+            FROM ({sql}) AS n FULL OUTER JOIN ({mine}) AS c ON c.contact_id = n.contact_id
+            WHERE n.contact_id IS NULL OR c.contact_id IS NULL"""  # noqa: S608 - compiled by us
         )
-        left = _ids(
-            con,
-            "SELECT contact_id FROM segment_members WHERE workspace_id = ? AND segment_id = ? "
-            "EXCEPT SELECT contact_id FROM segment_members_next WHERE workspace_id = ? AND segment_id = ?",
-            [ws, segment_id, ws, segment_id],
-        )
+        changes = con.execute(
+            "SELECT contact_id, entered FROM segment_changes WHERE workspace_id = ? AND segment_id = ? "
+            "ORDER BY contact_id",
+            [ws, segment_id],
+        ).fetchall()
         row = first_row(
             con.execute(
-                "SELECT count(*) FROM segment_members_next WHERE workspace_id = ? AND segment_id = ?", [ws, segment_id]
+                "SELECT count(*) FROM segment_members WHERE workspace_id = ? AND segment_id = ?", [ws, segment_id]
             )
         )
         _set_state(con, ws, segment_id, current, next_no)
@@ -138,22 +130,28 @@ def compute_next(
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return Change(segment_id, next_no, int(row[0]) if row else 0, entered, left)
-
-
-def _ids(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[int]:
-    return sorted(int(v) for v in con.execute(sql, params).fetchnumpy()["contact_id"].tolist())
+    finally:
+        if only is not None:
+            con.unregister("only_contacts")
+    entered = [int(c) for c, flag in changes if flag]
+    left = [int(c) for c, flag in changes if not flag]
+    size = (int(row[0]) if row else 0) + len(entered) - len(left)
+    return Change(segment_id, next_no, size, entered, left)
 
 
 def promote(con: duckdb.DuckDBPyConnection, ws: int, segment_id: int, refresh_no: int) -> None:
-    """Step 3 (inside the caller's transaction): the waiting membership becomes the current one."""
-    con.execute("DELETE FROM segment_members WHERE workspace_id = ? AND segment_id = ?", [ws, segment_id])
+    """Step 3 (inside the caller's transaction): apply the waiting changes; ``refresh_no`` is current."""
+    con.execute(
+        "DELETE FROM segment_members WHERE workspace_id = ? AND segment_id = ? AND contact_id IN "
+        "(SELECT contact_id FROM segment_changes WHERE workspace_id = ? AND segment_id = ? AND NOT entered)",
+        [ws, segment_id, ws, segment_id],
+    )
     con.execute(
         "INSERT INTO segment_members SELECT workspace_id, segment_id, refresh_no, contact_id "
-        "FROM segment_members_next WHERE workspace_id = ? AND segment_id = ? AND refresh_no = ?",
+        "FROM segment_changes WHERE workspace_id = ? AND segment_id = ? AND refresh_no = ? AND entered",
         [ws, segment_id, refresh_no],
     )
-    con.execute("DELETE FROM segment_members_next WHERE workspace_id = ? AND segment_id = ?", [ws, segment_id])
+    con.execute("DELETE FROM segment_changes WHERE workspace_id = ? AND segment_id = ?", [ws, segment_id])
     _set_state(con, ws, segment_id, refresh_no, None)
 
 

@@ -2,14 +2,20 @@
 (:mod:`siyu.tiers.scores`), lifecycle transitions, and CLV (BG/NBD + Gamma-Gamma fitted on the
 workspace's own orders, :mod:`siyu.tiers.clv`).
 
+A full computation scores every live contact and fits the CLV models again. An incremental one
+(``tables`` naming copies of a few contacts' rows, see :func:`siyu.lake.scope.scope_tables`) scores
+those contacts only: their RFM scores are placed against the whole population as the store holds it
+(the other contacts' values from the last computation, theirs new), and their CLV predictions use the
+parameters of the last full fit.
+
 Runs inside the caller's DuckDB transaction: the scores of a workspace change all at once or not at all.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
-from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,8 +26,10 @@ import pyarrow as pa
 
 from siyu.lake.store import first_row
 from siyu.tiers import clv
-from siyu.tiers.scores import SCORE_COLUMNS, day_number, scores_query
+from siyu.tiers.scores import CELLS, SCORE_COLUMNS, day_number, scores_query
 from siyu.tiers.settings import TierSettings
+
+CLV_MODEL = "clv"
 
 
 @dataclass
@@ -52,67 +60,110 @@ def compute(
     as_of: datetime,
     settings: TierSettings,
     *,
-    only: Collection[int] | None = None,
+    tables: dict[str, str] | None = None,
 ) -> TierReport:
-    """Replace the workspace's ``contact_scores`` (only those of ``only`` when given) as of ``as_of``."""
+    """Replace the workspace's ``contact_scores`` as of ``as_of`` (with ``tables``: those of the contacts
+    the tables hold)."""
     started = time.perf_counter()
     ws = int(workspace_id)
-    query = scores_query(ws, as_of, settings).sql(dialect="duckdb")
-    scope = ""
-    if only is not None:
-        con.register("dirty_contacts", pa.table({"contact_id": pa.array(sorted(set(only)), type=pa.int64())}))
-        scope = " WHERE contact_id IN (SELECT contact_id FROM dirty_contacts)"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE new_scores AS SELECT * FROM ({query}){scope}")  # noqa: S608
-    outcome = _clv(con, ws, as_of, settings)
-    transitions = _transitions(con, ws, as_of, scoped=only is not None)
+    incremental = tables is not None
+    query = scores_query(ws, as_of, settings, tables).sql(dialect="duckdb")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE base_scores AS {query}")
+    if incremental:
+        _place_rfm(con, ws, settings)
+    outcome = _clv(con, ws, as_of, settings, tables)
+    # A join, not an UPDATE: DuckDB updates a million rows from another table in tens of seconds.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE new_scores AS SELECT b.*, p.purchases AS clv_purchases, "
+        "p.alive AS clv_p_alive, p.value AS clv_value_fen FROM base_scores AS b "
+        "LEFT JOIN clv_predictions AS p ON p.contact_id = b.contact_id"
+    )
+    con.unregister("clv_predictions")
+    con.execute("DROP TABLE base_scores")
+    transitions = _transitions(con, ws, as_of)
     columns = ", ".join(SCORE_COLUMNS)
-    if only is None:
-        con.execute("DELETE FROM contact_scores WHERE workspace_id = ?", [ws])
-    else:
+    if incremental:
         con.execute(
             "DELETE FROM contact_scores WHERE workspace_id = ? AND contact_id IN (SELECT contact_id FROM new_scores)",
             [ws],
         )
+    else:
+        con.execute("DELETE FROM contact_scores WHERE workspace_id = ?", [ws])
     con.execute(
         f"INSERT INTO contact_scores ({columns}, clv_purchases, clv_p_alive, clv_value_fen) "  # noqa: S608
         f"SELECT {columns}, clv_purchases, clv_p_alive, clv_value_fen FROM new_scores"
     )
     counts = first_row(con.execute("SELECT count(*), count(r_score) FROM new_scores"))
     con.execute("DROP TABLE new_scores")
-    if only is not None:
-        con.unregister("dirty_contacts")
     assert counts is not None
     return TierReport(int(counts[0]), int(counts[1]), transitions, outcome, time.perf_counter() - started)
 
 
-def _transitions(con: duckdb.DuckDBPyConnection, ws: int, as_of: datetime, *, scoped: bool) -> int:
+def _place_rfm(con: duckdb.DuckDBPyConnection, ws: int, settings: TierSettings) -> None:
+    """R, F and M of the contacts in ``base_scores`` against everybody's values (the tie rule of
+    :mod:`siyu.tiers.scores`: 1 + floor(5 × buyers with a strictly worse value / buyers))."""
+    others = con.execute(
+        "SELECT last_order_day, orders_in_window, net_fen_in_window FROM contact_scores "
+        "WHERE workspace_id = ? AND r_score IS NOT NULL AND contact_id NOT IN (SELECT contact_id FROM base_scores)",
+        [ws],
+    ).fetchnumpy()
+    mine = con.execute(
+        "SELECT contact_id, last_order_day, orders_in_window, net_fen_in_window FROM base_scores "
+        "WHERE orders_in_window > 0"
+    ).fetchnumpy()
+    con.execute("UPDATE base_scores SET r_score = NULL, f_score = NULL, m_score = NULL, rfm_cell = NULL")
+    if not len(mine["contact_id"]):
+        return
+    n = len(others["last_order_day"]) + len(mine["contact_id"])
+    scores: dict[str, Any] = {"contact_id": mine["contact_id"].astype(np.int64)}
+    for metric, name in (("last_order_day", "r"), ("orders_in_window", "f"), ("net_fen_in_window", "m")):
+        population = np.sort(np.concatenate([others[metric].astype(np.int64), mine[metric].astype(np.int64)]))
+        worse = np.searchsorted(population, mine[metric].astype(np.int64), side="left")
+        scores[name] = (1 + (5 * worse) // n).astype(np.int32)
+    con.register("placed", pa.table(scores))
+    high = int(settings.rfm.high_score)
+    cases = " ".join(
+        f"WHEN (p.r >= {high}) = {str(rh).upper()} AND (p.f >= {high}) = {str(fh).upper()} "
+        f"AND (p.m >= {high}) = {str(mh).upper()} THEN '{cell}'"
+        for (rh, fh, mh), cell in CELLS.items()
+    )
+    con.execute(
+        f"UPDATE base_scores AS s SET r_score = p.r, f_score = p.f, m_score = p.m, rfm_cell = CASE {cases} END "  # noqa: S608
+        "FROM placed AS p WHERE p.contact_id = s.contact_id"
+    )
+    con.unregister("placed")
+
+
+def _transitions(con: duckdb.DuckDBPyConnection, ws: int, as_of: datetime) -> int:
     """Record every lifecycle stage change (and each contact's first stage) in ``lifecycle_history``."""
     row = first_row(
         con.execute(
             """
-        INSERT INTO lifecycle_history
-        SELECT ?, n.contact_id, o.lifecycle_stage, n.lifecycle_stage, ?
-        FROM new_scores AS n
-        LEFT JOIN contact_scores AS o ON o.workspace_id = ? AND o.contact_id = n.contact_id
-        WHERE o.lifecycle_stage IS DISTINCT FROM n.lifecycle_stage
-        """,
+            INSERT INTO lifecycle_history
+            SELECT ?, n.contact_id, o.lifecycle_stage, n.lifecycle_stage, ?
+            FROM new_scores AS n
+            LEFT JOIN contact_scores AS o ON o.workspace_id = ? AND o.contact_id = n.contact_id
+            WHERE o.lifecycle_stage IS DISTINCT FROM n.lifecycle_stage
+            """,
             [ws, as_of, ws],
         )
     )
     return int(row[0]) if row else 0
 
 
-def clv_inputs_sql(ws: int, as_of_day: int) -> str:
+def clv_inputs_sql(ws: int, as_of_day: int, tables: dict[str, str] | None = None) -> str:
     """Per buyer, in days: ``x`` repeat purchase days, ``t_x`` first to last purchase day, ``t`` first
     purchase day to the as-of day, and ``m`` the mean net value of the repeat purchase days (fen). Orders
     on the same day are one purchase (the convention of the CDNOW summaries)."""
+    orders = (tables or {}).get("orders", "orders")
+    refunds = (tables or {}).get("refunds", "refunds")
     return f"""
         WITH refunded AS (
-            SELECT order_pk, SUM(amount_fen) AS refunded_fen FROM refunds
+            SELECT order_pk, SUM(amount_fen) AS refunded_fen FROM {refunds}
             WHERE workspace_id = {ws} AND refunded_day <= {as_of_day} GROUP BY order_pk
         ), daily AS (
             SELECT o.contact_id, o.paid_day, SUM(o.amount_fen - COALESCE(r.refunded_fen, 0)) AS value_fen
-            FROM orders AS o LEFT JOIN refunded AS r ON r.order_pk = o.order_pk
+            FROM {orders} AS o LEFT JOIN refunded AS r ON r.order_pk = o.order_pk
             WHERE o.workspace_id = {ws} AND o.paid_day <= {as_of_day}
             GROUP BY o.contact_id, o.paid_day
         ), firsts AS (
@@ -125,81 +176,103 @@ def clv_inputs_sql(ws: int, as_of_day: int) -> str:
             AVG(CASE WHEN d.paid_day > f.first_day THEN d.value_fen END) AS m
         FROM daily AS d JOIN firsts AS f ON f.contact_id = d.contact_id
         GROUP BY d.contact_id
-    """  # noqa: S608 - integers only
+    """  # noqa: S608 - integers and our own table names only
 
 
-def _clv(con: duckdb.DuckDBPyConnection, ws: int, as_of: datetime, settings: TierSettings) -> ClvOutcome:
-    """Fit BG/NBD and Gamma-Gamma on every buyer of the workspace and write the predictions of the
-    contacts in ``new_scores``. The fit runs on the unique (x, t_x, T) rows with their counts."""
+def _clv(
+    con: duckdb.DuckDBPyConnection,
+    ws: int,
+    as_of: datetime,
+    settings: TierSettings,
+    tables: dict[str, str] | None,
+) -> ClvOutcome:
+    """Predictions (registered as ``clv_predictions``) for the buyers: a full computation fits BG/NBD (on the unique
+    (x, t_x, T) rows with their counts) and Gamma-Gamma on every buyer and keeps the parameters; an
+    incremental one reuses the kept parameters."""
     started = time.perf_counter()
-    for column in ("clv_purchases", "clv_p_alive", "clv_value_fen"):
-        con.execute(f"ALTER TABLE new_scores ADD COLUMN {column} DOUBLE")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE clv_inputs AS {clv_inputs_sql(ws, day_number(as_of))}")
-    try:
-        outcome = _fit_and_predict(con, settings)
-    finally:
-        con.execute("DROP TABLE IF EXISTS clv_inputs")
+    sql = clv_inputs_sql(ws, day_number(as_of), tables)
+    raw = con.execute(f"SELECT * FROM ({sql}) WHERE t > 0").fetchnumpy()  # noqa: S608 - ours
+    # DuckDB gives masked arrays where a column has NULLs (m, for buyers without a repeat purchase).
+    inputs = {k: np.ma.filled(v.astype(np.float64), np.nan) if k == "m" else np.asarray(v) for k, v in raw.items()}
+    outcome = ClvOutcome(False, customers=len(inputs["x"]))
+    if tables is None:
+        fitted = _fit(inputs, settings, outcome)
+        if fitted is not None:
+            _keep(con, ws, as_of, *fitted)
+    else:
+        fitted = _kept(con, ws)
+        if fitted is None:
+            outcome.reason = "no fitted models yet: the next full refresh fits them"
+    ids = inputs["contact_id"].astype(np.int64)
+    purchases = alive = value = np.full(len(ids), np.nan)
+    if fitted is not None and len(ids):
+        bgnbd, gg = fitted
+        x = inputs["x"].astype(np.float64)
+        t_x = inputs["t_x"].astype(np.float64)
+        age = inputs["t"].astype(np.float64)
+        m = np.nan_to_num(inputs["m"].astype(np.float64), nan=0.0)
+        horizon = float(settings.clv.horizon_days)
+        purchases = clv.conditional_expected_purchases(bgnbd, horizon, x, t_x, age)
+        alive = clv.probability_alive(bgnbd, x, t_x, age)
+        # Gamma-Gamma's conditional mean; contacts without a repeat purchase get the population mean.
+        conditional = (gg.p * (gg.gamma + x * m)) / (gg.p * x + gg.q - 1)
+        value = purchases * np.where((x > 0) & (m > 0), conditional, gg.population_mean_value)
+        outcome.fitted = True
+        outcome.bgnbd = {"r": bgnbd.r, "alpha": bgnbd.alpha, "a": bgnbd.a, "b": bgnbd.b}
+        outcome.gamma_gamma = {"p": gg.p, "q": gg.q, "gamma": gg.gamma}
+    keep = ~np.isnan(purchases) if fitted is not None else np.zeros(len(ids), dtype=bool)
+    con.register(
+        "clv_predictions",
+        pa.table(
+            {
+                "contact_id": pa.array(ids[keep], type=pa.int64()),
+                "purchases": pa.array(np.asarray(purchases)[keep], type=pa.float64()),
+                "alive": pa.array(np.asarray(alive)[keep], type=pa.float64()),
+                "value": pa.array(np.asarray(value)[keep], type=pa.float64()),
+            }
+        ),
+    )
     outcome.seconds = time.perf_counter() - started
     return outcome
 
 
-def _fit_and_predict(con: duckdb.DuckDBPyConnection, settings: TierSettings) -> ClvOutcome:
-    compressed = con.execute(
-        "SELECT x, t_x, t, count(*) AS n FROM clv_inputs WHERE t > 0 GROUP BY x, t_x, t"
-    ).fetchnumpy()
-    buyers = int(compressed["n"].sum()) if len(compressed["n"]) else 0
-    repeaters = con.execute("SELECT x, m FROM clv_inputs WHERE x > 0 AND t > 0 AND m > 0").fetchnumpy()
-    outcome = ClvOutcome(False, customers=buyers, repeat_buyers=len(repeaters["x"]))
+def _fit(
+    inputs: dict[str, Any], settings: TierSettings, outcome: ClvOutcome
+) -> tuple[clv.BGNBDParams, clv.GammaGammaParams] | None:
+    x = inputs["x"].astype(np.float64)
+    repeat = (x > 0) & (np.nan_to_num(inputs["m"].astype(np.float64), nan=0.0) > 0)
+    outcome.repeat_buyers = int(repeat.sum())
     if outcome.repeat_buyers < settings.clv.min_repeat_buyers:
         outcome.reason = (
             f"too little history: {outcome.repeat_buyers} repeat buyers, "
             f"{settings.clv.min_repeat_buyers} needed to fit the models"
         )
-        return outcome
-    x = compressed["x"].astype(np.float64)
-    t_x = compressed["t_x"].astype(np.float64)
-    age = compressed["t"].astype(np.float64)
-    fit = clv.fit_bgnbd(x, t_x, age, compressed["n"].astype(np.int64))
-    gg = clv.fit_gamma_gamma(repeaters["x"].astype(np.float64), repeaters["m"].astype(np.float64))
+        return None
+    compressed = clv.compress(x, inputs["t_x"].astype(np.float64), inputs["t"].astype(np.float64))
+    fit = clv.fit_bgnbd(compressed.x, compressed.t_x, compressed.T, compressed.weights)
+    gg = clv.fit_gamma_gamma(x[repeat], inputs["m"].astype(np.float64)[repeat])
     if not (fit.converged and gg.converged) or gg.params.q <= 1.0:
         outcome.reason = f"the fit did not converge ({fit.message}; {gg.message})"
-        return outcome
-    horizon = float(settings.clv.horizon_days)
-    purchases = clv.conditional_expected_purchases(fit.params, horizon, x, t_x, age)
-    alive = clv.probability_alive(fit.params, x, t_x, age)
-    predictions = pa.table(
-        {
-            "x": pa.array(compressed["x"]),
-            "t_x": pa.array(compressed["t_x"]),
-            "t": pa.array(compressed["t"]),
-            "purchases": pa.array(purchases),
-            "alive": pa.array(alive),
-        }
+        return None
+    return fit.params, gg.params
+
+
+def _keep(
+    con: duckdb.DuckDBPyConnection, ws: int, as_of: datetime, bgnbd: clv.BGNBDParams, gg: clv.GammaGammaParams
+) -> None:
+    params = {"bgnbd": [bgnbd.r, bgnbd.alpha, bgnbd.a, bgnbd.b], "gamma_gamma": [gg.p, gg.q, gg.gamma]}
+    con.execute("DELETE FROM model_params WHERE workspace_id = ? AND model = ?", [ws, CLV_MODEL])
+    con.execute("INSERT INTO model_params VALUES (?, ?, ?, ?)", [ws, CLV_MODEL, json.dumps(params), as_of])
+
+
+def _kept(con: duckdb.DuckDBPyConnection, ws: int) -> tuple[clv.BGNBDParams, clv.GammaGammaParams] | None:
+    row = first_row(
+        con.execute("SELECT params FROM model_params WHERE workspace_id = ? AND model = ?", [ws, CLV_MODEL])
     )
-    con.register("clv_predictions", predictions)
-    population = gg.params.population_mean_value
-    g = gg.params
-    # E[Z | x, m] = (p (γ + x m)) / (p x + q − 1): the Gamma-Gamma conditional mean, in SQL so that it
-    # runs per contact without a round trip; x = 0 gets the population mean.
-    expected_value = (
-        f"CASE WHEN i.x > 0 AND i.m > 0 THEN ({g.p!r} * ({g.gamma!r} + i.x * i.m)) / ({g.p!r} * i.x + {g.q!r} - 1) "
-        f"ELSE {population!r} END"
-    )
-    con.execute(
-        f"""
-        UPDATE new_scores AS s SET
-            clv_purchases = p.purchases,
-            clv_p_alive = p.alive,
-            clv_value_fen = p.purchases * ({expected_value})
-        FROM clv_inputs AS i JOIN clv_predictions AS p ON p.x = i.x AND p.t_x = i.t_x AND p.t = i.t
-        WHERE i.contact_id = s.contact_id
-        """  # noqa: S608 - model parameters are floats we computed
-    )
-    con.unregister("clv_predictions")
-    outcome.fitted = True
-    outcome.bgnbd = {"r": fit.params.r, "alpha": fit.params.alpha, "a": fit.params.a, "b": fit.params.b}
-    outcome.gamma_gamma = {"p": g.p, "q": g.q, "gamma": g.gamma}
-    return outcome
+    if row is None:
+        return None
+    params = json.loads(row[0])
+    return clv.BGNBDParams(*params["bgnbd"]), clv.GammaGammaParams(*params["gamma_gamma"])
 
 
 def finite(value: Any) -> Any:

@@ -48,8 +48,16 @@ def _quoted(names: tuple[str, ...]) -> str:
     return ", ".join("'" + n.replace("'", "''") + "'" for n in names)
 
 
-def scores_query(workspace_id: int, as_of: datetime, settings: TierSettings) -> exp.Expr:
-    """``SELECT <contact_scores columns except CLV>`` for the live contacts of the workspace."""
+RAW_TABLES = ("contacts", "events", "orders", "refunds")
+
+
+def scores_query(
+    workspace_id: int, as_of: datetime, settings: TierSettings, tables: dict[str, str] | None = None
+) -> exp.Expr:
+    """``SELECT <contact_scores columns except CLV>`` for the live contacts of the workspace. ``tables``
+    reads other tables in place of the store's (an incremental refresh's copies of a few contacts' rows;
+    their RFM scores are then placed against the whole population by :mod:`siyu.tiers.refresh`)."""
+    t_ = {name: (tables or {}).get(name, name) for name in RAW_TABLES}
     ws, d = int(workspace_id), day_number(as_of)
     r, t, lc, v, a = settings.rfm, settings.threshold, settings.lifecycle, settings.value, settings.activity
     high = int(r.high_score)
@@ -64,11 +72,11 @@ def scores_query(workspace_id: int, as_of: datetime, settings: TierSettings) -> 
     sql = f"""
 WITH refunded AS (
     SELECT order_pk, SUM(amount_fen) AS refunded_fen
-    FROM refunds WHERE workspace_id = {ws} AND refunded_day <= {d}
+    FROM {t_["refunds"]} WHERE workspace_id = {ws} AND refunded_day <= {d}
     GROUP BY order_pk
 ), paid AS (
     SELECT o.contact_id, o.paid_day, o.amount_fen - COALESCE(x.refunded_fen, 0) AS net_fen
-    FROM orders AS o LEFT JOIN refunded AS x ON x.order_pk = o.order_pk
+    FROM {t_["orders"]} AS o LEFT JOIN refunded AS x ON x.order_pk = o.order_pk
     WHERE o.workspace_id = {ws} AND o.paid_day <= {d}
 ), buyers AS (
     SELECT contact_id,
@@ -84,18 +92,24 @@ WITH refunded AS (
             THEN net_fen ELSE 0 END) AS spend_before_fen
     FROM paid GROUP BY contact_id
 ), engaged AS (
-    SELECT contact_id,
-        MAX(occurred_day) AS last_active_day,
-        COUNT(DISTINCT CASE WHEN occurred_day > {d - 30} THEN occurred_day END) AS active_days_30d,
-        COUNT(DISTINCT CASE WHEN occurred_day > {d - a.weekly_days} THEN occurred_day END) AS active_days_7d
-    FROM events
+    -- The last interaction ever is a plain MAX over all of them; the distinct active days only need the
+    -- last 30 days' rows (a small fraction), so they are counted apart.
+    SELECT contact_id, MAX(occurred_day) AS last_active_day
+    FROM {t_["events"]}
     WHERE workspace_id = {ws} AND occurred_day <= {d} AND name IN ({engagement})
+    GROUP BY contact_id
+), recent AS (
+    SELECT contact_id,
+        COUNT(DISTINCT occurred_day) AS active_days_30d,
+        COUNT(DISTINCT CASE WHEN occurred_day > {d - a.weekly_days} THEN occurred_day END) AS active_days_7d
+    FROM {t_["events"]}
+    WHERE workspace_id = {ws} AND occurred_day <= {d} AND occurred_day > {d - 30} AND name IN ({engagement})
     GROUP BY contact_id
 ), relation AS (
     SELECT contact_id,
         MAX(CASE WHEN name = 'contact_deleted' THEN occurred_at END) AS deleted_at,
         MAX(CASE WHEN name = 'contact_added' THEN occurred_at END) AS added_at
-    FROM events
+    FROM {t_["events"]}
     WHERE workspace_id = {ws} AND occurred_day <= {d} AND name IN ('contact_added', 'contact_deleted')
     GROUP BY contact_id
 ), ranked AS (
@@ -115,17 +129,18 @@ WITH refunded AS (
         COALESCE(b.spend_365d_fen, 0) AS spend_365d_fen,
         COALESCE(b.spend_recent_fen, 0) AS spend_recent_fen,
         COALESCE(b.spend_before_fen, 0) AS spend_before_fen,
-        COALESCE(e.active_days_30d, 0) AS active_days_30d,
-        COALESCE(e.active_days_7d, 0) AS active_days_7d,
+        COALESCE(n.active_days_30d, 0) AS active_days_30d,
+        COALESCE(n.active_days_7d, 0) AS active_days_7d,
         e.last_active_day,
         GREATEST(COALESCE(e.last_active_day, c.created_day), COALESCE(b.last_order_day, c.created_day), c.created_day)
             AS last_touch_day,
         COALESCE(rel.deleted_at > rel.added_at OR (rel.deleted_at IS NOT NULL AND rel.added_at IS NULL), FALSE)
             AS relation_deleted,
         k.recency_days, k.r_score, k.f_score, k.m_score
-    FROM contacts AS c
+    FROM {t_["contacts"]} AS c
     LEFT JOIN buyers AS b ON b.contact_id = c.contact_id
     LEFT JOIN engaged AS e ON e.contact_id = c.contact_id
+    LEFT JOIN recent AS n ON n.contact_id = c.contact_id
     LEFT JOIN relation AS rel ON rel.contact_id = c.contact_id
     LEFT JOIN ranked AS k ON k.contact_id = c.contact_id
     WHERE c.workspace_id = {ws} AND c.merged_into_id IS NULL AND c.created_day <= {d}

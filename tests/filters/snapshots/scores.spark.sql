@@ -33,15 +33,38 @@ WITH refunded AS (
   GROUP BY
     contact_id
 ), engaged AS (
+  /* The last interaction ever is a plain MAX over all of them; the distinct active days only need the */
+  /* last 30 days' rows (a small fraction), so they are counted apart. */
   SELECT
     contact_id,
-    MAX(occurred_day) AS last_active_day,
-    COUNT(DISTINCT CASE WHEN occurred_day > 20604 THEN occurred_day END) AS active_days_30d,
+    MAX(occurred_day) AS last_active_day
+  FROM events
+  WHERE
+    workspace_id = 3
+    AND occurred_day <= 20634
+    AND name IN (
+      'message_received',
+      'message_opened',
+      'link_clicked',
+      'group_message',
+      'page_view',
+      'login',
+      'checkin',
+      'survey_answered',
+      'order_paid'
+    )
+  GROUP BY
+    contact_id
+), recent AS (
+  SELECT
+    contact_id,
+    COUNT(DISTINCT occurred_day) AS active_days_30d,
     COUNT(DISTINCT CASE WHEN occurred_day > 20627 THEN occurred_day END) AS active_days_7d
   FROM events
   WHERE
     workspace_id = 3
     AND occurred_day <= 20634
+    AND occurred_day > 20604
     AND name IN (
       'message_received',
       'message_opened',
@@ -102,8 +125,8 @@ WITH refunded AS (
     COALESCE(b.spend_365d_fen, 0) AS spend_365d_fen,
     COALESCE(b.spend_recent_fen, 0) AS spend_recent_fen,
     COALESCE(b.spend_before_fen, 0) AS spend_before_fen,
-    COALESCE(e.active_days_30d, 0) AS active_days_30d,
-    COALESCE(e.active_days_7d, 0) AS active_days_7d,
+    COALESCE(n.active_days_30d, 0) AS active_days_30d,
+    COALESCE(n.active_days_7d, 0) AS active_days_7d,
     e.last_active_day,
     GREATEST(
       COALESCE(e.last_active_day, c.created_day),
@@ -126,6 +149,8 @@ WITH refunded AS (
     ON b.contact_id = c.contact_id
   LEFT JOIN engaged AS e
     ON e.contact_id = c.contact_id
+  LEFT JOIN recent AS n
+    ON n.contact_id = c.contact_id
   LEFT JOIN relation AS rel
     ON rel.contact_id = c.contact_id
   LEFT JOIN ranked AS k
