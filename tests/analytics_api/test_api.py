@@ -194,3 +194,24 @@ def test_tiers_and_metrics(api: Api) -> None:
         "POST", "/api/v1/metrics", {"kind": "funnel", "steps": ["a"], "start": "2026-01-01", "end": "2026-01-02"}
     )
     assert wrong.status_code == 422
+
+
+def test_contacts_carry_tags_by_name(api: Api, tmp_path: Any) -> None:
+    token = create_token(api.factory, api.ws, [Permission.ingest_write, Permission.contacts_read])
+    headers = {"Authorization": f"Bearer {token}"}
+    body = [
+        {"identities": {"phone": "13900000000"}, "tags": ["肤质/敏感肌", "新品体验官"]},
+        {"identities": {"phone": "13911112222"}, "tags": ["肤质/敏感肌"]},
+        {"identities": {"phone": "13933334444"}, "tags": ["/bad"]},
+    ]
+    result = api.client.post("/api/v1/contacts/batch", json=body, headers=headers).json()
+    assert result["accepted"] == 2
+    assert result["rejected"] == [{"index": 2, "field": "tags.0", "reason": 'a tag name, or "group/tag"'}]
+    li = api.contacts["li"]  # phone 13900000000
+    tags = {(t["group"], t["tag"], t["source"]) for t in api.call("GET", f"/api/v1/contacts/{li}/tags").json()}
+    assert tags == {("肤质", "敏感肌", "api"), ("导入标签", "新品体验官", "api")}
+    again = api.client.post("/api/v1/contacts/batch", json=body[:1], headers=headers).json()
+    assert again["accepted"] == 1  # sending again adds nothing twice
+    assert len(api.call("GET", f"/api/v1/contacts/{li}/tags").json()) == 2
+    groups = {g["name"]: g["tags"] for g in api.call("GET", "/api/v1/tag-groups").json()}
+    assert groups == {"肤质": 1, "导入标签": 1}

@@ -45,3 +45,15 @@ def owner(session_factory: sessionmaker[Session]) -> Member:
 @pytest.fixture
 def analyst(session_factory: sessionmaker[Session], owner: Member) -> Member:
     return create_member(session_factory, owner.workspace_id, Role.analyst, "analyst@acme.example")
+
+
+@pytest.fixture
+def community_manager(session_factory: sessionmaker[Session], owner: Member) -> Member:
+    """tags:manage and analytics:read, but not segments:manage."""
+    return create_member(session_factory, owner.workspace_id, Role.community_manager, "community@acme.example")
+
+
+@pytest.fixture
+def service_agent(session_factory: sessionmaker[Session], owner: Member) -> Member:
+    """contacts:read, but neither analytics permission nor tags:manage."""
+    return create_member(session_factory, owner.workspace_id, Role.service_agent, "agent@acme.example")

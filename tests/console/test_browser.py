@@ -18,7 +18,10 @@ from siyu.app import create_app
 from siyu.auth.permissions import Role
 from siyu.config import load_settings
 from siyu.kit.db import make_engine, make_sessionmaker, transaction
+from siyu.lake.store import lake_for
 from siyu.models import Job
+from siyu.segment import flows
+from tests.contact.factories import create_contact
 from tests.factories import create_member, create_workspace
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -33,6 +36,7 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 JOBS = {"queued": 3, "running": 1, "done": 12, "dead": 2}
+GENDERS = ("female", "female", "female", "male", "male")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -58,11 +62,15 @@ def live_console(tmp_path: Path) -> Iterator[tuple[str, str, str]]:
         for status, count in JOBS.items():
             for _ in range(count):
                 session.add(Job(name="segment.refresh", payload={}, status=status, max_attempts=8))
-    engine.dispose()
+        for n, gender in enumerate(GENDERS):
+            create_contact(session, gender=gender, identities={"phone": f"1390000{n:04d}"})
 
     settings = load_settings(
         database_url=url, data_dir=tmp_path, secret_key="browser-test", run_worker_in_process=False
     )
+    # The analytics refresh the worker would run, so that the segment builder has something to count.
+    flows.refresh_workspace(factory, lake_for(settings), workspace.id, mode="full")
+    engine.dispose()
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings, start_worker=False), host="127.0.0.1", port=port, log_level="warning")
@@ -81,12 +89,16 @@ def live_console(tmp_path: Path) -> Iterator[tuple[str, str, str]]:
         thread.join(timeout=10)
 
 
-def test_sign_in_and_dashboard_in_a_real_browser(live_console: tuple[str, str, str]) -> None:
+def _need_chromium() -> None:
     if not CHROMIUM.exists():
         reason = f"{CHROMIUM} is missing: install Debian's chromium (make system-deps)"
         if IN_CI:
             pytest.fail(reason)
         pytest.skip(reason)
+
+
+def test_sign_in_and_dashboard_in_a_real_browser(live_console: tuple[str, str, str]) -> None:
+    _need_chromium()
     from playwright.sync_api import expect, sync_playwright
 
     base, email, password = live_console
@@ -127,3 +139,66 @@ def test_sign_in_and_dashboard_in_a_real_browser(live_console: tuple[str, str, s
 
     assert screenshot.exists()
     assert screenshot.stat().st_size > 10_000
+
+
+def test_the_segment_builder_counts_as_conditions_change(live_console: tuple[str, str, str]) -> None:
+    _need_chromium()
+    from playwright.sync_api import expect, sync_playwright
+
+    base, email, password = live_console
+    ARTIFACTS.mkdir(exist_ok=True)
+    females, everyone = GENDERS.count("female"), len(GENDERS)
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto(f"{base}/segments/new")
+            page.get_by_label("邮箱").fill(email)
+            page.get_by_label("密码").fill(password)
+            page.get_by_role("button", name="登录").click()
+            expect(page).to_have_url(f"{base}/segments/new")
+            live = page.locator("#live-count")
+            expect(live).to_contain_text("添加一个条件")
+
+            builder = page.locator("#builder")
+            builder.get_by_role("button", name="+ 添加条件").last.click()  # gender equals female, by default
+            expect(live.locator(".preview")).to_have_attribute("data-count", str(females))
+            expect(live).to_contain_text(f"预估 {females} / {everyone} 人")
+
+            first = builder.locator(".builder-row").first
+            first.get_by_label("值").select_option("male")
+            expect(live.locator(".preview")).to_have_attribute("data-count", str(everyone - females))
+
+            builder.get_by_role("button", name="+ 添加条件").last.click()  # … and female: nobody
+            expect(live.locator(".preview")).to_have_attribute("data-count", "0")
+            builder.get_by_role("button", name="满足任一 (或)").first.click()  # … or female: everyone
+            expect(live.locator(".preview")).to_have_attribute("data-count", str(everyone))
+            first.locator(".not-toggle input").check()  # not male, or female: the women
+            expect(live.locator(".preview")).to_have_attribute("data-count", str(females))
+
+            page.locator("details.json-editor summary").click()
+            source = page.locator("#definition-json")
+            assert '"op": "not"' in source.input_value()
+            # The JSON drives the editor too: a typo in an event name is shown on its row.
+            source.fill(
+                '{"version": 1, "root": {"op": "and", "children": ['
+                '{"op": "attribute", "field": "gender", "cmp": "eq", "value": "female"},'
+                '{"op": "event", "name": "Bad Name"}]}}'
+            )
+            expect(builder.locator(".builder-row")).to_have_count(2)
+            expect(builder.locator(".builder-row.has-error")).to_have_count(1)
+            expect(live).to_contain_text("root.children[1].name")
+            builder.locator(".builder-row.has-error").get_by_role("button", name="移除").click()
+            expect(live.locator(".preview")).to_have_attribute("data-count", str(females))
+            page.screenshot(path=str(ARTIFACTS / "console-segment-builder.png"), full_page=True)
+
+            page.get_by_label("名称").fill("女性用户")
+            page.get_by_role("button", name="保存分群").click()
+            expect(page.get_by_role("heading", name="女性用户")).to_be_visible()
+            expect(page.locator(".alert-success")).to_contain_text("分群已保存")
+            assert errors == []
+        finally:
+            browser.close()

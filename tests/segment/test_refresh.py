@@ -155,7 +155,7 @@ def test_killed_after_the_write_back_the_next_refresh_completes(world: World, mo
     def die(*args: Any, **kwargs: Any) -> None:
         raise KeyboardInterrupt("killed")  # not an Exception: nothing may catch it
 
-    monkeypatch.setattr(membership, "make_current", die)
+    monkeypatch.setattr(membership, "promote", die)  # step 3: applying the changes in the store
     with pytest.raises(KeyboardInterrupt):
         refresh(world)
     monkeypatch.undo()

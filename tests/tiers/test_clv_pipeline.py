@@ -52,6 +52,11 @@ def inputs() -> Iterator[dict[str, np.ndarray]]:
             "INSERT INTO orders (workspace_id, order_pk, contact_id, amount_fen, paid_at, paid_day, sales_channel) "
             "SELECT 1, order_pk, contact_id, amount_fen, DATE '1970-01-01' + paid_day, paid_day, 'other' FROM cdnow"
         )
+        con.execute(  # each customer joined on the day of their first purchase
+            "INSERT INTO contacts (workspace_id, contact_id, created_at, created_day, properties) "
+            "SELECT 1, contact_id, DATE '1970-01-01' + MIN(paid_day), MIN(paid_day), '{}' FROM cdnow "
+            "GROUP BY contact_id"
+        )
         yield con.execute(clv_inputs_sql(1, day_number(CALIBRATION_END))).fetchnumpy()
 
 

@@ -244,6 +244,7 @@ def demo(
             f"{rows.get('event', 0):,} events and {rows.get('sales_order', 0):,} orders, "
             f"generated in {summary.seconds:.1f} s"
         )
+        note += "\n" + _demo_analytics(settings, factory, ws_id, preset)
     engine.dispose()
     url = f"http://{settings.host}:{settings.port}"
     banner = f"demo workspace ready. Open {url} and sign in as {DEMO_EMAIL} / {DEMO_PASSWORD}"
@@ -251,6 +252,28 @@ def demo(
     typer.echo(note)
     if serve_after:
         serve(ctx)
+
+
+def _demo_analytics(settings: Settings, factory: sessionmaker[Session], ws_id: int, preset: Any) -> str:
+    """Example auto-tags and segments, and a first full analytics refresh, so every console page has data."""
+    import time
+
+    from siyu.auth.context import AuthContext
+    from siyu.auth.permissions import Permission
+    from siyu.lake.store import lake_for
+    from siyu.lake.sync import forget_workspace
+    from siyu.segment.examples import install_examples
+    from siyu.segment.flows import refresh_workspace
+
+    started = time.perf_counter()
+    lake = lake_for(settings)
+    forget_workspace(lake, ws_id)  # the data was generated again: copy it again
+    actor = AuthContext(workspace_id=ws_id, permissions=frozenset(Permission), label="demo")
+    with unit_of_work(factory, ws_id) as session:
+        install_examples(session, actor, preset)
+    report = refresh_workspace(factory, lake, ws_id, mode="full")
+    members = ", ".join(f"{s.name} {s.size:,}" for s in report.segments)
+    return f"analytics: tiers, auto-tags and segments refreshed in {time.perf_counter() - started:.1f} s ({members})"
 
 
 def _reuse_note(found: int, last: dict[str, Any] | None) -> str:

@@ -75,7 +75,7 @@ def import_file(
                 kind.value,
                 file,
                 state_dir=settings.data_dir / "imports",
-                actor_label="cli",
+                actor_label=f"import:{file.name}",
                 fmt=file_format,
                 chunk_size=chunk_size,
                 error_report=errors,

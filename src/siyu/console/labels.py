@@ -71,6 +71,18 @@ AUDIT_ACTION_LABELS: Final[dict[str, str]] = {
     "import.started": N_("Import started"),
     "data.exported": N_("Data exported"),
     "demo.generated": N_("Demo data generated"),
+    "segment.created": N_("Segment created"),
+    "segment.updated": N_("Segment changed"),
+    "segment.deleted": N_("Segment deleted"),
+    "segment.snapshot_requested": N_("Segment refresh requested"),
+    "tag_group.created": N_("Tag group created"),
+    "tag_group.deleted": N_("Tag group deleted"),
+    "tag.created": N_("Tag created"),
+    "tag.updated": N_("Tag changed"),
+    "tag.deleted": N_("Tag deleted"),
+    "tag.applied": N_("Tag put on contacts"),
+    "tag.removed": N_("Tag taken off contacts"),
+    "tiers.settings_changed": N_("Tier settings changed"),
 }
 
 LANGUAGE_NAMES: Final[dict[str, str]] = {"zh_CN": "简体中文", "en": "English"}

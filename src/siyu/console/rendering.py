@@ -51,6 +51,9 @@ class NavItem:
 NAV: Final[tuple[NavItem, ...]] = (
     NavItem("/", N_("Dashboard"), None, "home"),
     NavItem("/contacts", N_("Contacts"), P.contacts_read, "contacts"),
+    NavItem("/tags", N_("Tags"), P.contacts_read, "tag"),
+    NavItem("/segments", N_("Segments"), P.analytics_read, "users"),
+    NavItem("/tiers", N_("Tiers"), P.analytics_read, "chart"),
     NavItem("/imports", N_("Data import"), P.ingest_write, "upload"),
     NavItem("/exports", N_("Data export"), P.contacts_read, "download"),
     NavItem("/members", N_("Members and roles"), P.members_read, "users"),

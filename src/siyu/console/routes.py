@@ -2,8 +2,22 @@
 
 from fastapi import APIRouter
 
-from siyu.console.pages import audit, contacts, home, imports, jobs, members, signin, tokens, workspace_settings
+from siyu.console.pages import (
+    audit,
+    contacts,
+    home,
+    imports,
+    jobs,
+    members,
+    segments,
+    signin,
+    tags,
+    tiers,
+    tokens,
+    workspace_settings,
+)
 
 router = APIRouter(include_in_schema=False)
-for _module in (signin, home, contacts, imports, members, tokens, audit, jobs, workspace_settings):
+_PAGES = (signin, home, contacts, tags, segments, tiers, imports, members, tokens, audit, jobs, workspace_settings)
+for _module in _PAGES:
     router.include_router(_module.router)

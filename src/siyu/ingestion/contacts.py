@@ -18,6 +18,8 @@ from siyu.ingestion.context import BatchContext
 from siyu.ingestion.records import RecordProblem, check_text, identity_keys, need_someone, rejection, to_utc
 from siyu.ingestion.schemas import BatchResult, ContactIn, Rejection
 from siyu.models import ChannelCode, ConsentRecord, Contact, PropertyDefinition, StaffMember
+from siyu.tag import service as tagging
+from siyu.tag.service import split_name
 
 _TEXT_FIELDS = {"nickname": 200, "name": 200, "region": 200}
 CONSENT_PURPOSES = frozenset({"marketing", "analytics", "personalization", "service", "third_party_sharing"})
@@ -30,6 +32,10 @@ class ValidContact:
     keys: list[IdentityKey]
     properties: dict[str, Any]
     consent: list[tuple[str, str | None, bool, str, Any]]
+    tags: list[str]
+
+
+MAX_TAGS = 50
 
 
 def validate(
@@ -59,7 +65,17 @@ def validate(
         check_text(entry.source, f"consent.{i}.source", 64)
         at = to_utc(entry.time, ctx.tz, f"consent.{i}.time", now=ctx.now) if entry.time else ctx.now
         consent.append((entry.purpose, entry.channel, entry.granted, entry.source or record.source or "api", at))
-    return ValidContact(index, record, keys, properties, consent)
+    tags = []
+    if len(record.tags) > MAX_TAGS:
+        raise RecordProblem("tags", f"at most {MAX_TAGS} tags")
+    for i, name in enumerate(record.tags):
+        group, tag = split_name(name)
+        if not tag or not group:
+            raise RecordProblem(f"tags.{i}", 'a tag name, or "group/tag"')
+        check_text(group, f"tags.{i}", 100)
+        check_text(tag, f"tags.{i}", 100)
+        tags.append(f"{group}/{tag}")
+    return ValidContact(index, record, keys, properties, consent, tags)
 
 
 def ingest(session: Session, ctx: BatchContext, records: list[ContactIn | RecordProblem]) -> BatchResult:
@@ -118,6 +134,7 @@ def ingest(session: Session, ctx: BatchContext, records: list[ContactIn | Record
             )
         applied += 1
     session.flush()
+    _tag(session, ctx, [(target[v.index], v.tags) for v in valid if v.index in target and v.tags])
     rejected.sort(key=lambda r: r.index)
     return BatchResult(
         accepted=applied,
@@ -148,6 +165,20 @@ def _apply(contact: Contact, v: ValidContact, staff: dict[str, Any], codes: dict
     if v.properties:
         merged = {**contact.properties, **v.properties}
         contact.properties = {k: val for k, val in merged.items() if val is not None}
+
+
+def _tag(session: Session, ctx: BatchContext, wanted: list[tuple[int, list[str]]]) -> None:
+    """Add the records' tags (source ``import`` for file imports, ``api`` otherwise)."""
+    if not wanted:
+        return
+    tags = tagging.ensure_tags(session, [n for _, names in wanted for n in names], actor_label=ctx.actor_label)
+    by_tag: dict[str, list[int]] = {}
+    for contact_id, names in wanted:
+        for name in names:
+            by_tag.setdefault(name, []).append(contact_id)
+    source = "import" if ctx.actor_label.startswith("import") else "api"
+    for name, contact_ids in by_tag.items():
+        tagging.apply(session, tags[name], contact_ids, source=source, now=ctx.now)
 
 
 def _by_key(session: Session, model: Any, column: Any, values: set[str | None]) -> dict[str, Any]:

@@ -45,6 +45,9 @@ class ContactIn(msgspec.Struct, forbid_unknown_fields=True):
     owner_staff: str | None = None
     properties: dict[str, Any] = {}
     consent: list[ConsentIn] = []
+    # Tags to put on the contact, as "group/tag" (or "tag": the group of imported tags); missing ones are
+    # created. Tags are only added, never removed, by an upsert.
+    tags: list[str] = []
 
 
 class ItemIn(msgspec.Struct, forbid_unknown_fields=True):

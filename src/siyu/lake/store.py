@@ -48,6 +48,7 @@ class _Instance:
 
 
 _INSTANCES: dict[str, _Instance] = {}
+READ_WAIT_SECONDS = 5.0  # a page or API read gives up sooner than a refresh: 503 and "try again"
 _REGISTRY = threading.Lock()
 _LOCK_MESSAGES = ("Could not set lock", "Conflicting lock", "database is locked", "being used by another process")
 
@@ -68,13 +69,14 @@ class Lake:
 
     @contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A cursor on a consistent snapshot of the store."""
+        """A cursor on a consistent snapshot of the store. While another process holds the file (a
+        refresh), a reader waits at most :data:`READ_WAIT_SECONDS` before :class:`LakeBusy`."""
         inst = self._instance
         with inst.lock:
             while inst.writers_waiting and inst.connection is not None and not inst.writable:
                 inst.lock.wait()  # a writer of this process is waiting for readers to finish
             if inst.connection is None:
-                self._open(inst, writable=self.path is None)
+                self._open(inst, writable=self.path is None, wait=min(self.wait_seconds, READ_WAIT_SECONDS))
             inst.users += 1
             assert inst.connection is not None
             cursor = inst.connection.cursor()
@@ -125,7 +127,7 @@ class Lake:
                 inst.connection = None
             inst.lock.notify_all()
 
-    def _open(self, inst: _Instance, *, writable: bool) -> None:
+    def _open(self, inst: _Instance, *, writable: bool, wait: float | None = None) -> None:
         """Open the file (creating it and its tables when needed), waiting while another process holds it."""
         config: dict[str, str | bool | int | float | list[str]] = {
             "memory_limit": self.memory_limit,
@@ -136,7 +138,8 @@ class Lake:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if not writable and not self.path.exists():
                 writable = True  # the first reader creates the store
-        deadline = time.monotonic() + self.wait_seconds
+        waiting = self.wait_seconds if wait is None else wait
+        deadline = time.monotonic() + waiting
         pause = 0.02
         while True:
             try:
@@ -147,7 +150,7 @@ class Lake:
                     if any(m in str(exc) for m in _LOCK_MESSAGES):
                         raise LakeBusy(
                             f"the analytics store {self.path} is held by another process (a refresh?); "
-                            f"waited {self.wait_seconds:.0f} s"
+                            f"waited {waiting:.0f} s; try again shortly"
                         ) from exc
                     raise
                 time.sleep(pause)

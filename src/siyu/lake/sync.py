@@ -41,6 +41,7 @@ from siyu.models import PropertyDefinition, Workspace
 PG_OVERLAP = timedelta(minutes=5)  # longer than any ingestion transaction
 SQLITE_OVERLAP = timedelta(seconds=2)  # updated_at comes from the clock, not the commit order
 FETCH = 50_000
+CLUSTER_AFTER = 100_000  # rows copied by a full sync above which the big tables are put in time order
 Progress = Callable[[str, int], None]
 
 
@@ -398,6 +399,8 @@ def sync_workspace(
                 stats.full = full
                 writer = _Writer(con, workspace_id, workspace.timezone)
                 _sync(reader, writer, state, sources, types, overlap, now, full, stats, progress)
+                if full and (stats.copied.get("event", 0) + stats.copied.get("sales_order", 0)) > CLUSTER_AFTER:
+                    cluster(con)
                 state.save(workspace.timezone, now.replace(tzinfo=None))
                 con.execute("COMMIT")
             except BaseException:
@@ -569,6 +572,32 @@ def _drop_deleted(reader: _Reader, writer: _Writer) -> int:
         writer.lake.unregister("live")
     writer.delete_contacts(gone, ("contacts", "contact_properties", "contact_tags", "events", "orders"))
     return len(gone)
+
+
+# Big append-only tables and the column their rows are kept in order of. Windows ("the last 30 days")
+# then read only the row groups of those days: DuckDB skips the others by their min/max statistics.
+CLUSTERED = {"events": "occurred_day", "orders": "paid_day"}
+
+
+def cluster(con: duckdb.DuckDBPyConnection) -> None:
+    """Rewrite the big tables in time order (after a full copy, whose rows come in id order). Later
+    syncs append recent rows, which keeps them in order."""
+    for table, column in CLUSTERED.items():
+        con.execute(
+            f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {table} ORDER BY workspace_id, {column}"  # noqa: S608
+        )
+
+
+def forget_workspace(lake: Lake, workspace_id: int) -> None:
+    """Drop the store's copy of a workspace (its data was replaced wholesale, e.g. a regenerated demo):
+    the next sync copies everything again, and segment memberships come back from the operational store."""
+    from siyu.lake.schema import TABLES
+
+    with lake.write() as con:
+        con.execute("BEGIN")
+        for table in TABLES:
+            con.execute(f"DELETE FROM {table} WHERE workspace_id = ?", [workspace_id])  # noqa: S608
+        con.execute("COMMIT")
 
 
 def sync_all(factory: sessionmaker[Session], lake: Lake, *, full: bool = False) -> list[SyncStats]:

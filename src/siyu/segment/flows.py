@@ -300,76 +300,101 @@ def _segments(
     mode: str,
     progress: Progress | None,
 ) -> tuple[list[SegmentOutcome], list[str]]:
+    """All segments in three transactions, whatever their number: the changes of every segment in the
+    analytics store, their write-back to the operational store (the commit point), then applying them
+    in the store (see :mod:`siyu.segment.membership`). Segments that include others read the others'
+    new membership (``refresh_members``), so they are computed in dependency order."""
     with transaction(factory, workspace_id=ws) as session:
         segments = _order(repository.segments(session))
         for seg in segments:
             session.expunge(seg)
-    outcomes: list[SegmentOutcome] = []
-    recovered: list[str] = []
-    for done, seg in enumerate(segments, 1):
-        outcome = SegmentOutcome(seg.id, seg.name, seg.refresh_no, seg.size)
-        outcomes.append(outcome)
-        with transaction(factory, workspace_id=ws) as session:
+        recovered = []
+        for seg in segments:
             note = membership.recover(con, session, ws, seg.id, seg.refresh_no)
-        if note:
-            recovered.append(f"segment {seg.id}: {note}")
-        first = seg.refresh_no == 0
-        if seg.kind == "static" and not first and not (snapshot and seg.id in requested):
-            outcome.skipped = "static"
-            continue
-        whole = first or seg.id in requested or dirty is None
-        if not whole and not dirty:
-            outcome.skipped = "unchanged"
-            continue
-        try:
-            query = compile_segment(parse(seg.definition), context if whole else scoped)
-        except (BrokenReference, DefinitionProblem) as problem:
-            outcome.skipped = problem.detail
-            with transaction(factory, workspace_id=ws) as session:
-                found = repository.segment(session, seg.id)
-                if found is not None:
-                    found.broken_reason = problem.detail[:500]
-            continue
-        only = None if whole else dirty
-        change = membership.compute_next(con, ws, seg.id, query, seg.refresh_no + 1, only=only)
-        if not change.entered and not change.left and not first and mode == "incremental":
-            _discard_next(con, ws, seg.id)
-            outcome.skipped = "unchanged"
-            continue
-        with transaction(factory, workspace_id=ws) as session:
-            written = membership.write_back(
+            if note:
+                recovered.append(f"segment {seg.id}: {note}")
+    outcomes: list[SegmentOutcome] = []
+    changes: list[tuple[Segment, membership.Change]] = []
+    broken: dict[int, str] = {}
+    with_new = _context_tables(context, {"segment_members": "refresh_members"})
+    scoped_new = _context_tables(scoped, {"segment_members": "refresh_members"})
+    membership.open_next_view(con)
+    con.execute("BEGIN")
+    try:
+        for done, seg in enumerate(segments, 1):
+            outcome = SegmentOutcome(seg.id, seg.name, seg.refresh_no, seg.size)
+            outcomes.append(outcome)
+            first = seg.refresh_no == 0
+            if seg.kind == "static" and not first and not (snapshot and seg.id in requested):
+                outcome.skipped = "static"
+                continue
+            whole = first or seg.id in requested or dirty is None
+            if not whole and not dirty:
+                outcome.skipped = "unchanged"
+                continue
+            try:
+                query = compile_segment(parse(seg.definition), with_new if whole else scoped_new)
+            except (BrokenReference, DefinitionProblem) as problem:
+                outcome.skipped = problem.detail
+                broken[seg.id] = problem.detail[:500]
+                continue
+            change = membership.stage_changes(con, ws, seg.id, query, seg.refresh_no + 1, only=None if whole else dirty)
+            if not change.entered and not change.left and not first and mode == "incremental":
+                membership.unstage(con, ws, seg.id)
+                outcome.skipped = "unchanged"
+                continue
+            changes.append((seg, change))
+            if progress:
+                progress("segments", done, len(segments))
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    now = utcnow()
+    written: set[int] = set()
+    with transaction(factory, workspace_id=ws) as session:
+        for seg, change in changes:
+            if membership.write_back(
                 session,
                 ws,
                 change,
                 expected_refresh_no=seg.refresh_no,
                 definition_version=seg.version,
                 segment_name=seg.name,
-                now=utcnow(),
-                emit_events=not first or seg.kind == "dynamic",
-            )
-            if written and seg.broken_reason:
-                found = repository.segment(session, seg.id)
-                if found is not None:
-                    found.broken_reason = None
-        if not written:
-            _discard_next(con, ws, seg.id)
+                now=now,
+                emit_events=seg.refresh_no > 0 or seg.kind == "dynamic",
+            ):
+                written.add(seg.id)
+        for seg in segments:
+            found = repository.segment(session, seg.id) if seg.id in broken or seg.broken_reason else None
+            if found is not None:
+                found.broken_reason = (
+                    broken.get(seg.id) if seg.id in broken else (None if seg.id in written else found.broken_reason)
+                )
+    con.execute("BEGIN")
+    try:
+        for seg, change in changes:
+            if seg.id in written:
+                membership.promote(con, ws, seg.id, change.refresh_no)
+            else:
+                membership.unstage(con, ws, seg.id)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    by_id = {o.segment_id: o for o in outcomes}
+    for seg, change in changes:
+        outcome = by_id[seg.id]
+        if seg.id not in written:
             outcome.skipped = "refreshed by another process meanwhile"
             continue
-        membership.make_current(con, ws, seg.id, change.refresh_no)
         outcome.refresh_no, outcome.size = change.refresh_no, change.size
         outcome.entered, outcome.left = len(change.entered), len(change.left)
-        if progress:
-            progress("segments", done, len(segments))
     return outcomes, recovered
 
 
-def _discard_next(con: duckdb.DuckDBPyConnection, ws: int, segment_id: int) -> None:
-    current, _ = membership.lake_state(con, ws, segment_id)
-    con.execute("BEGIN")
-    con.execute("DELETE FROM segment_changes WHERE workspace_id = ? AND segment_id = ?", [ws, segment_id])
-    con.execute("DELETE FROM segment_state WHERE workspace_id = ? AND segment_id = ?", [ws, segment_id])
-    con.execute("INSERT INTO segment_state VALUES (?, ?, ?, NULL)", [ws, segment_id, current])
-    con.execute("COMMIT")
+def _context_tables(context: Context, extra: dict[str, str]) -> Context:
+    return _context_for(context, context.field_prefix, {**context.tables, **extra})
 
 
 def refresh_all(factory: sessionmaker[Session], lake: Lake, *, mode: str = "full") -> list[RefreshReport]:

@@ -86,7 +86,20 @@ def recover(con: duckdb.DuckDBPyConnection, session: Session, ws: int, segment_i
     return done
 
 
-def compute_next(
+def open_next_view(con: duckdb.DuckDBPyConnection) -> None:
+    """``refresh_members``: every segment's membership with the changes staged so far applied, which is
+    what a segment that includes another must read during a refresh."""
+    con.execute(
+        """CREATE OR REPLACE TEMP VIEW refresh_members AS
+        SELECT m.workspace_id, m.segment_id, m.contact_id FROM segment_members AS m
+        WHERE NOT EXISTS (SELECT 1 FROM segment_changes AS c WHERE c.workspace_id = m.workspace_id
+            AND c.segment_id = m.segment_id AND c.contact_id = m.contact_id AND NOT c.entered)
+        UNION ALL
+        SELECT workspace_id, segment_id, contact_id FROM segment_changes WHERE entered"""
+    )
+
+
+def stage_changes(
     con: duckdb.DuckDBPyConnection,
     ws: int,
     segment_id: int,
@@ -95,9 +108,9 @@ def compute_next(
     *,
     only: Collection[int] | None = None,
 ) -> Change:
-    """Step 1: the changes from the current membership into ``segment_changes``. With ``only``, the query
-    was compiled for those contacts alone (see :func:`siyu.lake.scope.scope_tables`) and everybody else
-    keeps their place."""
+    """Step 1 (inside the caller's transaction): the changes from the current membership into
+    ``segment_changes``. With ``only``, the query was compiled for those contacts alone (see
+    :func:`siyu.lake.scope.scope_tables`) and everybody else keeps their place."""
     current, _ = lake_state(con, ws, segment_id)
     sql = render(query, "duckdb")
     mine = f"SELECT contact_id FROM segment_members WHERE workspace_id = {ws} AND segment_id = {segment_id}"  # noqa: S608
@@ -105,7 +118,6 @@ def compute_next(
         con.register("only_contacts", pa.table({"contact_id": pa.array(sorted(set(only)), type=pa.int64())}))
         mine += " AND contact_id IN (SELECT contact_id FROM only_contacts)"
         sql = f"SELECT contact_id FROM ({sql}) AS q WHERE q.contact_id IN (SELECT contact_id FROM only_contacts)"  # noqa: S608
-    con.execute("BEGIN")
     try:
         con.execute("DELETE FROM segment_changes WHERE workspace_id = ? AND segment_id = ?", [ws, segment_id])
         # One full join finds both who enters (new only) and who leaves (current only).
@@ -126,10 +138,6 @@ def compute_next(
             )
         )
         _set_state(con, ws, segment_id, current, next_no)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     finally:
         if only is not None:
             con.unregister("only_contacts")
@@ -137,6 +145,13 @@ def compute_next(
     left = [int(c) for c, flag in changes if not flag]
     size = (int(row[0]) if row else 0) + len(entered) - len(left)
     return Change(segment_id, next_no, size, entered, left)
+
+
+def unstage(con: duckdb.DuckDBPyConnection, ws: int, segment_id: int) -> None:
+    """Drop a segment's staged changes (nothing changed, or another refresh wrote first)."""
+    current, _ = lake_state(con, ws, segment_id)
+    con.execute("DELETE FROM segment_changes WHERE workspace_id = ? AND segment_id = ?", [ws, segment_id])
+    _set_state(con, ws, segment_id, current, None)
 
 
 def promote(con: duckdb.DuckDBPyConnection, ws: int, segment_id: int, refresh_no: int) -> None:
@@ -153,16 +168,6 @@ def promote(con: duckdb.DuckDBPyConnection, ws: int, segment_id: int, refresh_no
     )
     con.execute("DELETE FROM segment_changes WHERE workspace_id = ? AND segment_id = ?", [ws, segment_id])
     _set_state(con, ws, segment_id, refresh_no, None)
-
-
-def make_current(con: duckdb.DuckDBPyConnection, ws: int, segment_id: int, refresh_no: int) -> None:
-    con.execute("BEGIN")
-    try:
-        promote(con, ws, segment_id, refresh_no)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 def segment_events(

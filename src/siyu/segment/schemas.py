@@ -29,6 +29,7 @@ class SegmentPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Text | None = Field(None, min_length=1, max_length=100)
+    kind: SegmentKind | None = None
     description: Text | None = Field(None, max_length=1000)
     definition: dict[str, Any] | None = None
     archived: bool | None = None

@@ -17,7 +17,7 @@ from siyu.filters.context import load_context
 from siyu.filters.definition import Definition, parse, references
 from siyu.kit.db import WORKSPACE_KEY
 from siyu.lake.store import Lake, first_row
-from siyu.models import Segment, SegmentVersion
+from siyu.models import Contact, Segment, SegmentVersion
 from siyu.segment import repository
 from siyu.segment.explain import explain_contact
 from siyu.segment.schemas import Explanation, PreviewOut, SegmentIn, SegmentPatch
@@ -100,8 +100,13 @@ def update_segment(session: Session, ctx: AuthContext, segment_id: int, data: Se
         segment.name = data.name
     if data.description is not None:
         segment.description = data.description
-    if data.archived is not None:
+    if data.kind is not None and data.kind.value != segment.kind:
+        segment.kind = data.kind.value
+        request_refresh(session, segment.workspace_id, segments=[segment.id], snapshot=True)
+    if data.archived is not None and data.archived != segment.archived:
         segment.archived = data.archived
+        if data.archived:
+            _flag_dependents(session, segment.id, f"includes segment {segment.id} ({segment.name}), which was archived")
     if data.definition is not None:
         definition = _stored(validate(session, data.definition, segment_id=segment.id))
         if definition != segment.definition:
@@ -132,15 +137,22 @@ def delete_segment(session: Session, ctx: AuthContext, segment_id: int) -> None:
     before = _state(segment)
     session.delete(segment)
     session.flush()
+    _flag_dependents(session, segment_id, f"includes segment {segment_id} ({before['name']}), which was deleted")
+    audit.record(session, ctx, "segment.deleted", "segment", segment_id, before=before)
+
+
+def _flag_dependents(session: Session, segment_id: int, reason: str) -> None:
+    """Segments whose definitions include ``segment_id`` are flagged (they keep their last members)."""
     for other in repository.segments(session, include_archived=True):
+        if other.id == segment_id:
+            continue
         try:
             names = references(parse(other.definition))["segments"]
         except InvalidInput:  # already broken: nothing to flag
             continue
         if segment_id in names:
-            other.broken_reason = f"includes segment {segment_id} ({before['name']}), which was deleted"
+            other.broken_reason = reason[:500]
     session.flush()
-    audit.record(session, ctx, "segment.deleted", "segment", segment_id, before=before)
 
 
 def get(session: Session, segment_id: int) -> Segment:
@@ -220,6 +232,8 @@ def explain(
         definition = parse(raw)
     else:
         raise ValueError("explain needs a segment or a definition")
+    if session.get(Contact, contact_id) is None:
+        raise NotFound(f"no contact {contact_id}")
     context: Context = load_context(session, ws)
     with lake.read() as con:
         nodes, member = explain_contact(con, definition, context, contact_id)

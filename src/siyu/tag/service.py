@@ -117,6 +117,62 @@ def delete_tag(session: Session, ctx: AuthContext, tag_id: int) -> None:
     audit.record(session, ctx, "tag.deleted", "tag", tag_id, before={"name": tag.name, "group_id": tag.group_id})
 
 
+IMPORTED_GROUP = "导入标签"
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """``"肤质/敏感肌"`` → group and tag; a bare ``"敏感肌"`` goes to the group of imported tags."""
+    group, _, tag = name.partition("/")
+    return (group.strip(), tag.strip()) if tag else (IMPORTED_GROUP, group.strip())
+
+
+def ensure_tags(session: Session, names: Iterable[str], *, actor_label: str) -> dict[str, Tag]:
+    """The tags named ``group/tag`` (or ``tag``), creating the groups and tags that do not exist yet
+    (imports and integrations name tags by name). Returns name → tag."""
+    ws = session.info[WORKSPACE_KEY]
+    wanted = {name: split_name(name) for name in dict.fromkeys(names)}
+    groups = {g.name: g for g in repository.groups(session)}
+    for group_name in {g for g, _ in wanted.values()} - set(groups):
+        group = TagGroup(name=group_name, exclusive=False)
+        if not _unique(session, group):
+            group = next(g for g in repository.groups(session) if g.name == group_name)
+        else:
+            audit.record(
+                session,
+                None,
+                "tag_group.created",
+                "tag_group",
+                group.id,
+                after={"name": group_name},
+                workspace_id=ws,
+                actor_label=actor_label,
+            )
+        groups[group_name] = group
+    out: dict[str, Tag] = {}
+    existing = {(t.group_id, t.name): t for t in repository.tags(session)}
+    for name, (group_name, tag_name) in wanted.items():
+        group = groups[group_name]
+        tag = existing.get((group.id, tag_name))
+        if tag is None:
+            tag = Tag(group_id=group.id, name=tag_name)
+            if not _unique(session, tag):
+                tag = next(t for t in repository.tags(session, group.id) if t.name == tag_name)
+            else:
+                audit.record(
+                    session,
+                    None,
+                    "tag.created",
+                    "tag",
+                    tag.id,
+                    after={"name": name},
+                    workspace_id=ws,
+                    actor_label=actor_label,
+                )
+            existing[(group.id, tag_name)] = tag
+        out[name] = tag
+    return out
+
+
 # --- tagging --------------------------------------------------------------------------------------------
 
 

@@ -59,7 +59,8 @@ def explain_scores(row: dict[str, Any], settings: TierSettings) -> dict[str, Any
     since = row.get("days_since_touch")
     joined = row.get("days_since_joined")
     stage = row["lifecycle_stage"]
-    reasons = [f"last interaction or order {since} days ago; joined {joined} days ago"]
+    touched = "no interaction or order yet" if since is None else f"last interaction or order {since} days ago"
+    reasons = [f"{touched}; joined {joined} days ago"]
     if row.get("relation_deleted"):
         reasons.append("the contact deleted the staff member (contact_deleted after the last contact_added)")
     reasons.append(
@@ -81,7 +82,12 @@ def explain_scores(row: dict[str, Any], settings: TierSettings) -> dict[str, Any
         "result": row["activity_tier"],
         "reasons": [
             f"interacted on {row['active_days_7d']} of the last {a.weekly_days} days (weekly_active from 1)",
-            f"last interaction {row.get('days_since_active', '—')} days ago (lost after {a.lost_days})",
+            (
+                f"no interaction in the last {max(settings.lifecycle.churned_days, a.lost_days) + 1} days"
+                if row.get("days_since_active") is None
+                else f"last interaction {row['days_since_active']} days ago"
+            )
+            + f" (lost after {a.lost_days})",
         ],
     }
     if row.get("clv_purchases") is None:

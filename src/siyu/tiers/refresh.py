@@ -17,7 +17,7 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from siyu.lake.store import first_row
 from siyu.tiers import clv
-from siyu.tiers.scores import CELLS, SCORE_COLUMNS, day_number, scores_query
+from siyu.tiers.scores import CELLS, EPOCH, SCORE_COLUMNS, scores_query
 from siyu.tiers.settings import TierSettings
 
 CLV_MODEL = "clv"
@@ -154,29 +154,14 @@ def _transitions(con: duckdb.DuckDBPyConnection, ws: int, as_of: datetime) -> in
 def clv_inputs_sql(ws: int, as_of_day: int, tables: dict[str, str] | None = None) -> str:
     """Per buyer, in days: ``x`` repeat purchase days, ``t_x`` first to last purchase day, ``t`` first
     purchase day to the as-of day, and ``m`` the mean net value of the repeat purchase days (fen). Orders
-    on the same day are one purchase (the convention of the CDNOW summaries)."""
-    orders = (tables or {}).get("orders", "orders")
-    refunds = (tables or {}).get("refunds", "refunds")
-    return f"""
-        WITH refunded AS (
-            SELECT order_pk, SUM(amount_fen) AS refunded_fen FROM {refunds}
-            WHERE workspace_id = {ws} AND refunded_day <= {as_of_day} GROUP BY order_pk
-        ), daily AS (
-            SELECT o.contact_id, o.paid_day, SUM(o.amount_fen - COALESCE(r.refunded_fen, 0)) AS value_fen
-            FROM {orders} AS o LEFT JOIN refunded AS r ON r.order_pk = o.order_pk
-            WHERE o.workspace_id = {ws} AND o.paid_day <= {as_of_day}
-            GROUP BY o.contact_id, o.paid_day
-        ), firsts AS (
-            SELECT contact_id, MIN(paid_day) AS first_day FROM daily GROUP BY contact_id
-        )
-        SELECT d.contact_id,
-            COUNT(*) - 1 AS x,
-            MAX(d.paid_day) - MIN(d.paid_day) AS t_x,
-            {as_of_day} - MIN(d.paid_day) AS t,
-            AVG(CASE WHEN d.paid_day > f.first_day THEN d.value_fen END) AS m
-        FROM daily AS d JOIN firsts AS f ON f.contact_id = d.contact_id
-        GROUP BY d.contact_id
-    """  # noqa: S608 - integers and our own table names only
+    on the same day are one purchase (the convention of the CDNOW summaries). The columns come from the
+    scores query, which computes them in the same pass as RFM."""
+    as_of = datetime.combine(EPOCH + timedelta(days=as_of_day), datetime.min.time())
+    scores = scores_query(ws, as_of, TierSettings(), tables).sql(dialect="duckdb")
+    return (
+        f"SELECT contact_id, clv_x AS x, clv_t_x AS t_x, clv_t AS t, clv_m AS m FROM ({scores}) AS s "  # noqa: S608
+        "WHERE clv_x IS NOT NULL"
+    )
 
 
 def _clv(
@@ -186,17 +171,19 @@ def _clv(
     settings: TierSettings,
     tables: dict[str, str] | None,
 ) -> ClvOutcome:
-    """Predictions (registered as ``clv_predictions``) for the buyers: a full computation fits BG/NBD (on the unique
-    (x, t_x, T) rows with their counts) and Gamma-Gamma on every buyer and keeps the parameters; an
-    incremental one reuses the kept parameters."""
+    """Predictions (registered as ``clv_predictions``) for the buyers: a full computation fits BG/NBD
+    (on the unique (x, t_x, T) rows with their counts) and Gamma-Gamma on every buyer and keeps the
+    parameters; an incremental one reuses the kept parameters."""
     started = time.perf_counter()
-    sql = clv_inputs_sql(ws, day_number(as_of), tables)
-    raw = con.execute(f"SELECT * FROM ({sql}) WHERE t > 0").fetchnumpy()  # noqa: S608 - ours
+    raw = con.execute(
+        "SELECT contact_id, clv_x AS x, clv_t_x AS t_x, clv_t AS t, clv_m AS m FROM base_scores "
+        "WHERE clv_x IS NOT NULL AND clv_t > 0"
+    ).fetchnumpy()
     # DuckDB gives masked arrays where a column has NULLs (m, for buyers without a repeat purchase).
     inputs = {k: np.ma.filled(v.astype(np.float64), np.nan) if k == "m" else np.asarray(v) for k, v in raw.items()}
     outcome = ClvOutcome(False, customers=len(inputs["x"]))
     if tables is None:
-        fitted = _fit(inputs, settings, outcome)
+        fitted = _fit(inputs, settings, outcome, _kept(con, ws))
         if fitted is not None:
             _keep(con, ws, as_of, *fitted)
     else:
@@ -237,8 +224,13 @@ def _clv(
 
 
 def _fit(
-    inputs: dict[str, Any], settings: TierSettings, outcome: ClvOutcome
+    inputs: dict[str, Any],
+    settings: TierSettings,
+    outcome: ClvOutcome,
+    previous: tuple[clv.BGNBDParams, clv.GammaGammaParams] | None,
 ) -> tuple[clv.BGNBDParams, clv.GammaGammaParams] | None:
+    """Fit both models; the last fit's parameters are the starting point (a day's new orders move them
+    little, so the optimiser needs a few steps instead of dozens)."""
     x = inputs["x"].astype(np.float64)
     repeat = (x > 0) & (np.nan_to_num(inputs["m"].astype(np.float64), nan=0.0) > 0)
     outcome.repeat_buyers = int(repeat.sum())
@@ -249,8 +241,9 @@ def _fit(
         )
         return None
     compressed = clv.compress(x, inputs["t_x"].astype(np.float64), inputs["t"].astype(np.float64))
-    fit = clv.fit_bgnbd(compressed.x, compressed.t_x, compressed.T, compressed.weights)
-    gg = clv.fit_gamma_gamma(x[repeat], inputs["m"].astype(np.float64)[repeat])
+    start_bgnbd, start_gg = previous if previous is not None else (None, None)
+    fit = clv.fit_bgnbd(compressed.x, compressed.t_x, compressed.T, compressed.weights, initial=start_bgnbd)
+    gg = clv.fit_gamma_gamma(x[repeat], inputs["m"].astype(np.float64)[repeat], initial=start_gg)
     if not (fit.converged and gg.converged) or gg.params.q <= 1.0:
         outcome.reason = f"the fit did not converge ({fit.message}; {gg.message})"
         return None

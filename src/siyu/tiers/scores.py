@@ -67,6 +67,7 @@ def scores_query(
         for (rh, fh, mh), name in CELLS.items()
     )
     engagement = _quoted(settings.engagement_events)
+    horizon = max(lc.churned_days, lc.dormant_days, a.lost_days, 31) + 1
     as_of_text = as_of.replace(tzinfo=None).isoformat(sep=" ", timespec="seconds")
     # Only integers from validated settings, the as-of time and validated event names are interpolated.
     sql = f"""
@@ -78,47 +79,57 @@ WITH refunded AS (
     SELECT o.contact_id, o.paid_day, o.amount_fen - COALESCE(x.refunded_fen, 0) AS net_fen
     FROM {t_["orders"]} AS o LEFT JOIN refunded AS x ON x.order_pk = o.order_pk
     WHERE o.workspace_id = {ws} AND o.paid_day <= {d}
+), daily AS (
+    -- One row per contact and purchase day: the orders of a day are one purchase for CLV (the CDNOW
+    -- convention), and everything per contact is summed from these fewer rows.
+    SELECT contact_id, paid_day, COUNT(*) AS orders, SUM(net_fen) AS net_fen
+    FROM paid GROUP BY contact_id, paid_day
 ), buyers AS (
     SELECT contact_id,
         MAX(paid_day) AS last_order_day,
         MIN(paid_day) AS first_order_day,
-        COUNT(CASE WHEN paid_day > {d - r.window_days} THEN 1 END) AS orders_in_window,
+        COUNT(*) AS purchase_days,
+        ARG_MIN(net_fen, paid_day) AS first_day_net_fen,
+        SUM(CASE WHEN paid_day > {d - r.window_days} THEN orders ELSE 0 END) AS orders_in_window,
         SUM(CASE WHEN paid_day > {d - r.window_days} THEN net_fen ELSE 0 END) AS net_fen_in_window,
-        COUNT(CASE WHEN paid_day > {d - 30} THEN 1 END) AS orders_30d,
+        SUM(CASE WHEN paid_day > {d - 30} THEN orders ELSE 0 END) AS orders_30d,
         SUM(net_fen) AS total_net_fen,
         SUM(CASE WHEN paid_day > {d - 365} THEN net_fen ELSE 0 END) AS spend_365d_fen,
         SUM(CASE WHEN paid_day > {d - v.potential_days} THEN net_fen ELSE 0 END) AS spend_recent_fen,
         SUM(CASE WHEN paid_day > {d - 2 * v.potential_days} AND paid_day <= {d - v.potential_days}
             THEN net_fen ELSE 0 END) AS spend_before_fen
-    FROM paid GROUP BY contact_id
-), engaged AS (
-    -- The last interaction ever is a plain MAX over all of them; the distinct active days only need the
-    -- last 30 days' rows (a small fraction), so they are counted apart.
-    SELECT contact_id, MAX(occurred_day) AS last_active_day
-    FROM {t_["events"]}
-    WHERE workspace_id = {ws} AND occurred_day <= {d} AND name IN ({engagement})
-    GROUP BY contact_id
-), recent AS (
+    FROM daily GROUP BY contact_id
+), activity AS (
+    -- One pass over the events: the interactions of the last {horizon} days (older ones decide nothing:
+    -- the contact is lost, churned or dormant either way) and the relation events of all time.
     SELECT contact_id,
-        COUNT(DISTINCT occurred_day) AS active_days_30d,
-        COUNT(DISTINCT CASE WHEN occurred_day > {d - a.weekly_days} THEN occurred_day END) AS active_days_7d
-    FROM {t_["events"]}
-    WHERE workspace_id = {ws} AND occurred_day <= {d} AND occurred_day > {d - 30} AND name IN ({engagement})
-    GROUP BY contact_id
-), relation AS (
-    SELECT contact_id,
+        MAX(CASE WHEN name IN ({engagement}) AND occurred_day > {d - horizon} THEN occurred_day END)
+            AS last_active_day,
+        COUNT(DISTINCT CASE WHEN name IN ({engagement}) AND occurred_day > {d - 30} THEN occurred_day END)
+            AS active_days_30d,
+        COUNT(DISTINCT CASE WHEN name IN ({engagement}) AND occurred_day > {d - a.weekly_days}
+            THEN occurred_day END) AS active_days_7d,
         MAX(CASE WHEN name = 'contact_deleted' THEN occurred_at END) AS deleted_at,
         MAX(CASE WHEN name = 'contact_added' THEN occurred_at END) AS added_at
     FROM {t_["events"]}
-    WHERE workspace_id = {ws} AND occurred_day <= {d} AND name IN ('contact_added', 'contact_deleted')
+    WHERE workspace_id = {ws} AND occurred_day <= {d}
+        AND ((name IN ({engagement}) AND occurred_day > {d - horizon}) OR name IN ('contact_added', 'contact_deleted'))
     GROUP BY contact_id
 ), ranked AS (
-    SELECT contact_id,
-        {d} - last_order_day AS recency_days,
-        CAST(FLOOR(5 * (RANK() OVER (ORDER BY last_order_day ASC) - 1) / COUNT(*) OVER ()) AS INTEGER) + 1 AS r_score,
-        CAST(FLOOR(5 * (RANK() OVER (ORDER BY orders_in_window ASC) - 1) / COUNT(*) OVER ()) AS INTEGER) + 1 AS f_score,
-        CAST(FLOOR(5 * (RANK() OVER (ORDER BY net_fen_in_window ASC) - 1) / COUNT(*) OVER ()) AS INTEGER) + 1 AS m_score
-    FROM buyers WHERE orders_in_window > 0
+    -- Buyers are referenced once (a CTE read twice is computed twice): the scores rank those with an
+    -- order in the window among themselves, in a partition of their own.
+    SELECT *,
+        CASE WHEN orders_in_window > 0 THEN {d} - last_order_day END AS recency_days,
+        CASE WHEN orders_in_window > 0 THEN CAST(FLOOR(5 * (RANK() OVER (PARTITION BY orders_in_window > 0
+            ORDER BY last_order_day ASC) - 1) / COUNT(*) OVER (PARTITION BY orders_in_window > 0)) AS INTEGER) + 1
+            END AS r_score,
+        CASE WHEN orders_in_window > 0 THEN CAST(FLOOR(5 * (RANK() OVER (PARTITION BY orders_in_window > 0
+            ORDER BY orders_in_window ASC) - 1) / COUNT(*) OVER (PARTITION BY orders_in_window > 0)) AS INTEGER) + 1
+            END AS f_score,
+        CASE WHEN orders_in_window > 0 THEN CAST(FLOOR(5 * (RANK() OVER (PARTITION BY orders_in_window > 0
+            ORDER BY net_fen_in_window ASC) - 1) / COUNT(*) OVER (PARTITION BY orders_in_window > 0)) AS INTEGER) + 1
+            END AS m_score
+    FROM buyers
 ), base AS (
     SELECT c.contact_id, c.created_day,
         b.last_order_day, b.first_order_day,
@@ -129,20 +140,22 @@ WITH refunded AS (
         COALESCE(b.spend_365d_fen, 0) AS spend_365d_fen,
         COALESCE(b.spend_recent_fen, 0) AS spend_recent_fen,
         COALESCE(b.spend_before_fen, 0) AS spend_before_fen,
-        COALESCE(n.active_days_30d, 0) AS active_days_30d,
-        COALESCE(n.active_days_7d, 0) AS active_days_7d,
+        COALESCE(e.active_days_30d, 0) AS active_days_30d,
+        COALESCE(e.active_days_7d, 0) AS active_days_7d,
         e.last_active_day,
         GREATEST(COALESCE(e.last_active_day, c.created_day), COALESCE(b.last_order_day, c.created_day), c.created_day)
             AS last_touch_day,
-        COALESCE(rel.deleted_at > rel.added_at OR (rel.deleted_at IS NOT NULL AND rel.added_at IS NULL), FALSE)
+        COALESCE(e.deleted_at > e.added_at OR (e.deleted_at IS NOT NULL AND e.added_at IS NULL), FALSE)
             AS relation_deleted,
-        k.recency_days, k.r_score, k.f_score, k.m_score
+        b.recency_days, b.r_score, b.f_score, b.m_score,
+        b.purchase_days - 1 AS clv_x,
+        b.last_order_day - b.first_order_day AS clv_t_x,
+        {d} - b.first_order_day AS clv_t,
+        CASE WHEN b.purchase_days > 1
+            THEN CAST(b.total_net_fen - b.first_day_net_fen AS DOUBLE) / (b.purchase_days - 1) END AS clv_m
     FROM {t_["contacts"]} AS c
-    LEFT JOIN buyers AS b ON b.contact_id = c.contact_id
-    LEFT JOIN engaged AS e ON e.contact_id = c.contact_id
-    LEFT JOIN recent AS n ON n.contact_id = c.contact_id
-    LEFT JOIN relation AS rel ON rel.contact_id = c.contact_id
-    LEFT JOIN ranked AS k ON k.contact_id = c.contact_id
+    LEFT JOIN ranked AS b ON b.contact_id = c.contact_id
+    LEFT JOIN activity AS e ON e.contact_id = c.contact_id
     WHERE c.workspace_id = {ws} AND c.merged_into_id IS NULL AND c.created_day <= {d}
 )
 SELECT {ws} AS workspace_id, contact_id, CAST('{as_of_text}' AS TIMESTAMP) AS as_of,
@@ -150,6 +163,7 @@ SELECT {ws} AS workspace_id, contact_id, CAST('{as_of_text}' AS TIMESTAMP) AS as
     total_net_fen, spend_365d_fen, spend_recent_fen, spend_before_fen, active_days_30d, active_days_7d,
     relation_deleted, recency_days, r_score, f_score, m_score,
     CASE WHEN r_score IS NULL THEN NULL {cell_cases} END AS rfm_cell,
+    clv_x, clv_t_x, clv_t, clv_m,
     CASE
         WHEN orders_30d >= {t.vip.min_orders_30d} AND total_net_fen >= {t.vip.min_total_fen}
             AND active_days_30d >= {t.vip.min_active_days_30d} THEN 'vip'

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -83,9 +84,19 @@ class ColumnMap:
                 record.setdefault("properties", {})[name] = _cell_value(value)
             elif kind == "json":
                 record[name] = _json_cell(value, name)
+            elif name == "tags" and isinstance(value, str):
+                # "肤质/敏感肌; 兴趣/彩妆": several tags in one cell (a JSON list works too).
+                record[name] = _json_cell(value, name) if value.startswith("[") else _tag_list(value)
             else:
                 record[name] = value.isoformat(sep=" ") if hasattr(value, "isoformat") else value
         return record
+
+
+_TAG_SEPARATORS = re.compile(r"[;,；，|]")
+
+
+def _tag_list(value: str) -> list[str]:
+    return [t.strip() for t in _TAG_SEPARATORS.split(value) if t.strip()]
 
 
 def _cell_value(value: Any) -> Any:

@@ -17,95 +17,147 @@ WITH refunded AS (
     ON x.order_pk = o.order_pk
   WHERE
     o.workspace_id = 3 AND o.paid_day <= 20634
+), daily AS (
+  /* One row per contact and purchase day: the orders of a day are one purchase for CLV (the CDNOW */
+  /* convention), and everything per contact is summed from these fewer rows. */
+  SELECT
+    contact_id,
+    paid_day,
+    COUNT(*) AS orders,
+    SUM(net_fen) AS net_fen
+  FROM paid
+  GROUP BY
+    contact_id,
+    paid_day
 ), buyers AS (
   SELECT
     contact_id,
     MAX(paid_day) AS last_order_day,
     MIN(paid_day) AS first_order_day,
-    COUNT(CASE WHEN paid_day > 20269 THEN 1 END) AS orders_in_window,
+    COUNT(*) AS purchase_days,
+    ARG_MIN(net_fen, paid_day) AS first_day_net_fen,
+    SUM(CASE WHEN paid_day > 20269 THEN orders ELSE 0 END) AS orders_in_window,
     SUM(CASE WHEN paid_day > 20269 THEN net_fen ELSE 0 END) AS net_fen_in_window,
-    COUNT(CASE WHEN paid_day > 20604 THEN 1 END) AS orders_30d,
+    SUM(CASE WHEN paid_day > 20604 THEN orders ELSE 0 END) AS orders_30d,
     SUM(net_fen) AS total_net_fen,
     SUM(CASE WHEN paid_day > 20269 THEN net_fen ELSE 0 END) AS spend_365d_fen,
     SUM(CASE WHEN paid_day > 20544 THEN net_fen ELSE 0 END) AS spend_recent_fen,
     SUM(CASE WHEN paid_day > 20454 AND paid_day <= 20544 THEN net_fen ELSE 0 END) AS spend_before_fen
-  FROM paid
+  FROM daily
   GROUP BY
     contact_id
-), engaged AS (
-  /* The last interaction ever is a plain MAX over all of them; the distinct active days only need the */
-  /* last 30 days' rows (a small fraction), so they are counted apart. */
+), activity AS (
+  /* One pass over the events: the interactions of the last 181 days (older ones decide nothing: */
+  /* the contact is lost, churned or dormant either way) and the relation events of all time. */
   SELECT
     contact_id,
-    MAX(occurred_day) AS last_active_day
-  FROM events
-  WHERE
-    workspace_id = 3
-    AND occurred_day <= 20634
-    AND name IN (
-      'message_received',
-      'message_opened',
-      'link_clicked',
-      'group_message',
-      'page_view',
-      'login',
-      'checkin',
-      'survey_answered',
-      'order_paid'
-    )
-  GROUP BY
-    contact_id
-), recent AS (
-  SELECT
-    contact_id,
-    COUNT(DISTINCT occurred_day) AS active_days_30d,
-    COUNT(DISTINCT CASE WHEN occurred_day > 20627 THEN occurred_day END) AS active_days_7d
-  FROM events
-  WHERE
-    workspace_id = 3
-    AND occurred_day <= 20634
-    AND occurred_day > 20604
-    AND name IN (
-      'message_received',
-      'message_opened',
-      'link_clicked',
-      'group_message',
-      'page_view',
-      'login',
-      'checkin',
-      'survey_answered',
-      'order_paid'
-    )
-  GROUP BY
-    contact_id
-), relation AS (
-  SELECT
-    contact_id,
+    MAX(
+      CASE
+        WHEN name IN (
+          'message_received',
+          'message_opened',
+          'link_clicked',
+          'group_message',
+          'page_view',
+          'login',
+          'checkin',
+          'survey_answered',
+          'order_paid'
+        )
+        AND occurred_day > 20453
+        THEN occurred_day
+      END
+    ) AS last_active_day,
+    COUNT(
+      DISTINCT CASE
+        WHEN name IN (
+          'message_received',
+          'message_opened',
+          'link_clicked',
+          'group_message',
+          'page_view',
+          'login',
+          'checkin',
+          'survey_answered',
+          'order_paid'
+        )
+        AND occurred_day > 20604
+        THEN occurred_day
+      END
+    ) AS active_days_30d,
+    COUNT(
+      DISTINCT CASE
+        WHEN name IN (
+          'message_received',
+          'message_opened',
+          'link_clicked',
+          'group_message',
+          'page_view',
+          'login',
+          'checkin',
+          'survey_answered',
+          'order_paid'
+        )
+        AND occurred_day > 20627
+        THEN occurred_day
+      END
+    ) AS active_days_7d,
     MAX(CASE WHEN name = 'contact_deleted' THEN occurred_at END) AS deleted_at,
     MAX(CASE WHEN name = 'contact_added' THEN occurred_at END) AS added_at
   FROM events
   WHERE
     workspace_id = 3
     AND occurred_day <= 20634
-    AND name IN ('contact_added', 'contact_deleted')
+    AND (
+      (
+        name IN (
+          'message_received',
+          'message_opened',
+          'link_clicked',
+          'group_message',
+          'page_view',
+          'login',
+          'checkin',
+          'survey_answered',
+          'order_paid'
+        )
+        AND occurred_day > 20453
+      )
+      OR name IN ('contact_added', 'contact_deleted')
+    )
   GROUP BY
     contact_id
 ), ranked AS (
+  /* Buyers are referenced once (a CTE read twice is computed twice): the scores rank those with an */
+  /* order in the window among themselves, in a partition of their own. */
   SELECT
-    contact_id,
-    20634 - last_order_day AS recency_days,
-    CAST(FLOOR(5 * (
-      RANK() OVER (ORDER BY last_order_day ASC) - 1
-    ) / COUNT(*) OVER ()) AS INT) + 1 AS r_score,
-    CAST(FLOOR(5 * (
-      RANK() OVER (ORDER BY orders_in_window ASC) - 1
-    ) / COUNT(*) OVER ()) AS INT) + 1 AS f_score,
-    CAST(FLOOR(5 * (
-      RANK() OVER (ORDER BY net_fen_in_window ASC) - 1
-    ) / COUNT(*) OVER ()) AS INT) + 1 AS m_score
+    *,
+    CASE WHEN orders_in_window > 0 THEN 20634 - last_order_day END AS recency_days,
+    CASE
+      WHEN orders_in_window > 0
+      THEN CAST(FLOOR(
+        5 * (
+          RANK() OVER (PARTITION BY orders_in_window > 0 ORDER BY last_order_day ASC) - 1
+        ) / COUNT(*) OVER (PARTITION BY orders_in_window > 0)
+      ) AS INT) + 1
+    END AS r_score,
+    CASE
+      WHEN orders_in_window > 0
+      THEN CAST(FLOOR(
+        5 * (
+          RANK() OVER (PARTITION BY orders_in_window > 0 ORDER BY orders_in_window ASC) - 1
+        ) / COUNT(*) OVER (PARTITION BY orders_in_window > 0)
+      ) AS INT) + 1
+    END AS f_score,
+    CASE
+      WHEN orders_in_window > 0
+      THEN CAST(FLOOR(
+        5 * (
+          RANK() OVER (PARTITION BY orders_in_window > 0 ORDER BY net_fen_in_window ASC) - 1
+        ) / COUNT(*) OVER (PARTITION BY orders_in_window > 0)
+      ) AS INT) + 1
+    END AS m_score
   FROM buyers
-  WHERE
-    orders_in_window > 0
 ), base AS (
   SELECT
     c.contact_id,
@@ -119,8 +171,8 @@ WITH refunded AS (
     COALESCE(b.spend_365d_fen, 0) AS spend_365d_fen,
     COALESCE(b.spend_recent_fen, 0) AS spend_recent_fen,
     COALESCE(b.spend_before_fen, 0) AS spend_before_fen,
-    COALESCE(n.active_days_30d, 0) AS active_days_30d,
-    COALESCE(n.active_days_7d, 0) AS active_days_7d,
+    COALESCE(e.active_days_30d, 0) AS active_days_30d,
+    COALESCE(e.active_days_7d, 0) AS active_days_7d,
     e.last_active_day,
     GREATEST(
       COALESCE(e.last_active_day, c.created_day),
@@ -128,27 +180,30 @@ WITH refunded AS (
       c.created_day
     ) AS last_touch_day,
     COALESCE(
-      rel.deleted_at > rel.added_at
+      e.deleted_at > e.added_at
       OR (
-        NOT rel.deleted_at IS NULL AND rel.added_at IS NULL
+        NOT e.deleted_at IS NULL AND e.added_at IS NULL
       ),
       FALSE
     ) AS relation_deleted,
-    k.recency_days,
-    k.r_score,
-    k.f_score,
-    k.m_score
+    b.recency_days,
+    b.r_score,
+    b.f_score,
+    b.m_score,
+    b.purchase_days - 1 AS clv_x,
+    b.last_order_day - b.first_order_day AS clv_t_x,
+    20634 - b.first_order_day AS clv_t,
+    CASE
+      WHEN b.purchase_days > 1
+      THEN CAST(b.total_net_fen - b.first_day_net_fen AS DOUBLE) / (
+        b.purchase_days - 1
+      )
+    END AS clv_m
   FROM contacts AS c
-  LEFT JOIN buyers AS b
+  LEFT JOIN ranked AS b
     ON b.contact_id = c.contact_id
-  LEFT JOIN engaged AS e
+  LEFT JOIN activity AS e
     ON e.contact_id = c.contact_id
-  LEFT JOIN recent AS n
-    ON n.contact_id = c.contact_id
-  LEFT JOIN relation AS rel
-    ON rel.contact_id = c.contact_id
-  LEFT JOIN ranked AS k
-    ON k.contact_id = c.contact_id
   WHERE
     c.workspace_id = 3 AND c.merged_into_id IS NULL AND c.created_day <= 20634
 )
@@ -258,6 +313,10 @@ SELECT
     ) = FALSE
     THEN '一般挽留'
   END AS rfm_cell,
+  clv_x,
+  clv_t_x,
+  clv_t,
+  clv_m,
   CASE
     WHEN orders_30d >= 5 AND total_net_fen >= 500000 AND active_days_30d >= 20
     THEN 'vip'

@@ -16,6 +16,7 @@ from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 
 from siyu.auth.permissions import Permission
+from siyu.console import vocabulary
 from siyu.console.access import Page, PageAccess, PageForbidden
 from siyu.console.forms import FormErrors, from_service, from_validation
 from siyu.console.i18n import N_
@@ -26,6 +27,9 @@ from siyu.contact.service import ContactFilters, ContactMerged
 from siyu.errors import InvalidInput, NotFound, SiyuError
 from siyu.identity.keys import IdentityKind
 from siyu.kit.inputs import BIGINT_MAX, NO_NUL, RowId, RowOffset
+from siyu.segment import repository as segment_repository
+from siyu.tag import repository as tag_repository
+from siyu.tiers import service as tiers_service
 
 router = console_router()
 P = Permission
@@ -85,11 +89,7 @@ FIELD_LABELS: Final = {
 }
 
 
-def yuan(fen: int) -> str:
-    """Integer fen as yuan, without going through floats."""
-    sign = "-" if fen < 0 else ""
-    whole, cents = divmod(abs(fen), 100)
-    return f"{sign}¥{whole:,}.{cents:02d}"
+yuan = vocabulary.yuan
 
 
 def _labels() -> dict[str, Any]:
@@ -303,6 +303,79 @@ def _event_filter(event: str) -> str | None:
     return event if _EVENT_NAME.match(event) else None
 
 
+TAG_SOURCE_LABELS: Final = {
+    "manual": N_("Manual"),
+    "api": N_("API"),
+    "import": N_("Import"),
+    "rule": N_("Auto-tag"),
+    "wecom": N_("WeCom"),
+}
+
+# The models of a contact's tiers card, in the order shown, with what each is called.
+TIER_CARD_MODELS: Final = (
+    ("rfm", N_("RFM cell")),
+    ("threshold", N_("Customer tiers (thresholds)")),
+    ("lifecycle", N_("Lifecycle stage")),
+    ("value", N_("Value tiers")),
+    ("activity", N_("Activity tiers")),
+    ("clv", N_("Predicted value (CLV)")),
+)
+
+
+def tiers_card(page: Page, contact_id: int) -> dict[str, Any]:
+    """A contact's place in every built-in model, each with its reasons, or why there is none."""
+    card: dict[str, Any] = {"state": "ok", "models": [], "history": [], "unavailable": []}
+    scores: dict[str, Any] | None = None
+    try:
+        with vocabulary.analytics(page, card["unavailable"]):
+            scores = tiers_service.contact_scores(page.session, page.request.app.state.lake, contact_id)
+    except NotFound:
+        card["state"] = "not_scored"
+        return card
+    if scores is None:
+        card["state"] = "unavailable"
+        return card
+    card["as_of"] = str(scores.get("as_of") or "")[:16].replace("T", " ")
+    explanation: dict[str, Any] = scores.get("explanation", {})
+    for model, label in TIER_CARD_MODELS:
+        entry = explanation.get(model) or {}
+        result = entry.get("result")
+        detail = ""
+        if model == "rfm" and entry.get("scores"):
+            detail = " ".join(f"{k.upper()}{v}" for k, v in entry["scores"].items())
+        if model == "clv":
+            shown = vocabulary.yuan(result) if result is not None else page.gettext(N_("No prediction"))
+            if result is not None:
+                detail = page.gettext(
+                    N_("P(alive) %(p)s · %(n)s purchases expected"),
+                    p=f"{float(entry.get('p_alive', 0)):.1%}",
+                    n=entry.get("purchases", "—"),
+                )
+        elif result is None:
+            shown = page.gettext(N_("Not scored"))
+        else:
+            shown = vocabulary.tier_label(page, model, str(result))
+        card["models"].append(
+            {
+                "key": model,
+                "label": label,
+                "result": shown,
+                "code": result,
+                "detail": detail,
+                "reasons": [vocabulary.tier_reason(page, str(r)) for r in entry.get("reasons", [])],
+            }
+        )
+    card["history"] = [
+        {
+            "from": vocabulary.tier_label(page, "lifecycle", h.get("from")) if h.get("from") else None,
+            "to": vocabulary.tier_label(page, "lifecycle", h.get("to")),
+            "at": str(h.get("at") or "")[:16].replace("T", " "),
+        }
+        for h in scores.get("lifecycle_history", [])
+    ]
+    return card
+
+
 def _profile_page(
     page: Page,
     contact_id: int,
@@ -327,6 +400,7 @@ def _profile_page(
         page.session, contact_id, cursor=cursor, event=_event_filter(event), limit=TIMELINE_SIZE
     )
     definitions = {d.key: d for d in catalogue.list_properties(page.session)}
+    analytics = page.can(P.analytics_read)
     return render(
         page,
         "contacts_profile.html",
@@ -340,6 +414,11 @@ def _profile_page(
         notice=NOTICES.get(notice or ""),
         merged_from=merged_from,
         page_error=page_error,
+        tiers=tiers_card(page, contact_id) if analytics else None,
+        contact_tags=tag_repository.contact_tags(page.session, contact_id),
+        tag_source_labels=TAG_SOURCE_LABELS,
+        contact_segments=segment_repository.segments_of_contact(page.session, contact_id) if analytics else None,
+        can_read_analytics=analytics,
         **_labels(),
     )
 

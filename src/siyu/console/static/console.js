@@ -39,33 +39,29 @@
     });
   });
 
-  // Charts: an element with data-chart="<id>" is drawn from the JSON in <script id="<id>">.
-  function drawCharts(root) {
-    if (!window.echarts) return;
-    root.querySelectorAll("[data-chart]").forEach(function (el) {
-      if (el.getAttribute("data-drawn")) return;
-      var source = document.getElementById(el.getAttribute("data-chart"));
-      if (!source) return;
-      var data = JSON.parse(source.textContent);
-      var chart = window.echarts.init(el, null, { renderer: "svg" });
-      chart.setOption({
-        animation: false,
-        textStyle: { fontFamily: window.getComputedStyle(document.body).fontFamily },
-        grid: { left: 8, right: 16, top: 16, bottom: 8, containLabel: true },
+  // Charts: an element with data-chart="<id>" is drawn from the JSON in <script id="<id>">; its "type"
+  // says which kind (bar, lines, heatmap, pie, sankey). Labels come translated from the server.
+  var AXIS = {
+    axisTick: { show: false },
+    axisLine: { lineStyle: { color: "#d5dae3" } },
+    axisLabel: { color: "#5b6475", fontSize: 12 }
+  };
+  var VALUE_AXIS = { type: "value", minInterval: 1, splitLine: { lineStyle: { color: "#eef1f5" } }, axisLabel: { color: "#8a93a3" } };
+  var GRID = { left: 8, right: 16, top: 16, bottom: 8, containLabel: true };
+
+  function escapeText(text) {
+    var div = document.createElement("div");
+    div.textContent = text === undefined || text === null ? "" : String(text);
+    return div.innerHTML;
+  }
+
+  var OPTIONS = {
+    bar: function (data) {
+      return {
+        grid: GRID,
         tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
-        xAxis: {
-          type: "category",
-          data: data.categories,
-          axisTick: { show: false },
-          axisLine: { lineStyle: { color: "#d5dae3" } },
-          axisLabel: { color: "#5b6475", fontSize: 12 }
-        },
-        yAxis: {
-          type: "value",
-          minInterval: 1,
-          splitLine: { lineStyle: { color: "#eef1f5" } },
-          axisLabel: { color: "#8a93a3" }
-        },
+        xAxis: Object.assign({ type: "category", data: data.categories }, AXIS),
+        yAxis: VALUE_AXIS,
         series: [{
           type: "bar",
           barMaxWidth: 44,
@@ -74,7 +70,95 @@
           }),
           label: { show: true, position: "top", color: "#334155", fontWeight: 600 }
         }]
-      });
+      };
+    },
+    lines: function (data) {
+      return {
+        grid: Object.assign({}, GRID, { top: 36 }),
+        tooltip: { trigger: "axis" },
+        legend: { top: 0, left: 0, icon: "roundRect", textStyle: { color: "#5b6475" } },
+        xAxis: Object.assign({ type: "category", data: data.categories, boundaryGap: false }, AXIS),
+        yAxis: VALUE_AXIS,
+        series: data.series.map(function (line, i) {
+          return {
+            type: "line", name: line.name, data: line.values, smooth: false, showSymbol: data.categories.length < 40,
+            lineStyle: { width: i === 0 ? 2.5 : 1.5, color: line.color }, itemStyle: { color: line.color },
+            areaStyle: i === 0 ? { color: line.color, opacity: 0.08 } : undefined
+          };
+        })
+      };
+    },
+    heatmap: function (data) {
+      return {
+        grid: { left: 28, right: 16, top: 8, bottom: 72, containLabel: true },
+        tooltip: {
+          formatter: function (params) {
+            var p = params.data;
+            return escapeText(data.y[p[1]] + " · " + data.x[p[0]]) + "<br>" +
+              escapeText(data.labels.contacts) + ": <b>" + escapeText(p[2]) + "</b><br>" +
+              escapeText(data.labels.mean) + ": " + escapeText(p[3]);
+          }
+        },
+        xAxis: Object.assign({ type: "category", data: data.x, name: data.x_name, nameLocation: "middle", nameGap: 28, nameTextStyle: { color: "#5b6475" }, splitArea: { show: true } }, AXIS),
+        yAxis: Object.assign({ type: "category", data: data.y, name: data.y_name, nameLocation: "middle", nameGap: 32, nameRotate: 90, nameTextStyle: { color: "#5b6475" }, splitArea: { show: true } }, AXIS),
+        visualMap: {
+          min: 0, max: data.max, dimension: 2, calculable: false, orient: "horizontal", left: "center", bottom: 0, itemHeight: 120,
+          inRange: { color: ["#f1f5f9", "#99f6e4", "#14b8a6", "#0f766e"] }, textStyle: { color: "#8a93a3" }
+        },
+        series: [{
+          type: "heatmap", data: data.points, label: { show: true, color: "#1b2330" },
+          itemStyle: { borderColor: "#fff", borderWidth: 2, borderRadius: 4 },
+          emphasis: { itemStyle: { shadowBlur: 6, shadowColor: "rgba(0,0,0,0.2)" } }
+        }]
+      };
+    },
+    pie: function (data) {
+      return {
+        tooltip: { trigger: "item", formatter: function (p) { return escapeText(p.name) + ": <b>" + escapeText(p.value) + "</b> (" + p.percent + "%)"; } },
+        legend: { type: "scroll", orient: "vertical", right: 0, top: "middle", textStyle: { color: "#5b6475" } },
+        series: [{
+          type: "pie", radius: ["42%", "70%"], center: ["36%", "50%"], avoidLabelOverlap: true,
+          itemStyle: { borderColor: "#fff", borderWidth: 2 }, label: { show: false },
+          data: data.items.map(function (item) { return { name: item.name, value: item.value, itemStyle: { color: item.color } }; })
+        }]
+      };
+    },
+    sankey: function (data) {
+      var labels = {};
+      data.nodes.forEach(function (node) { labels[node.name] = node.label; });
+      return {
+        tooltip: {
+          trigger: "item",
+          formatter: function (p) {
+            if (p.dataType === "edge") return escapeText(labels[p.data.source] + " → " + labels[p.data.target]) + ": <b>" + escapeText(p.data.value) + "</b>";
+            return escapeText(labels[p.name]);
+          }
+        },
+        series: [{
+          type: "sankey", left: 8, right: 96, top: 8, bottom: 8, nodeAlign: "justify", layoutIterations: 32,
+          data: data.nodes.map(function (node) { return { name: node.name, itemStyle: { color: node.color } }; }),
+          links: data.links,
+          label: { color: "#334155", formatter: function (p) { return labels[p.name]; } },
+          lineStyle: { color: "gradient", opacity: 0.35 },
+          emphasis: { focus: "adjacency" }
+        }]
+      };
+    }
+  };
+
+  function drawCharts(root) {
+    if (!window.echarts) return;
+    root.querySelectorAll("[data-chart]").forEach(function (el) {
+      if (el.getAttribute("data-drawn")) return;
+      var source = document.getElementById(el.getAttribute("data-chart"));
+      if (!source) return;
+      var data = JSON.parse(source.textContent);
+      var build = OPTIONS[data.type] || OPTIONS.bar;
+      var chart = window.echarts.init(el, null, { renderer: "svg" });
+      chart.setOption(Object.assign({
+        animation: false,
+        textStyle: { fontFamily: window.getComputedStyle(document.body).fontFamily }
+      }, build(data)));
       el.setAttribute("data-drawn", "1");
       window.addEventListener("resize", function () { chart.resize(); });
     });
