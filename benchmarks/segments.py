@@ -222,8 +222,9 @@ def build(folder: Path, contacts: int, orders: int, events: int) -> None:
 
 def _history(con: Any, ws: int, contacts: int, orders: int, events: int, now: datetime) -> None:
     """Events and orders as DuckDB generates them: deterministic (hashes of the row number), skewed towards
-    low contact ids, over the last 365 days, in the workspace's local time (Asia/Shanghai). The ids run up
-    to the placeholders the first sync copied, so its watermarks stand."""
+    low contact ids, over the last 365 days, in the workspace's local time (Asia/Shanghai), stored in time
+    order as a first sync leaves them (``siyu.lake.sync.cluster``). The ids run up to the placeholders the
+    first sync copied, so its watermarks stand."""
     from zoneinfo import ZoneInfo
 
     local_now = now.astimezone(ZoneInfo("Asia/Shanghai")).replace(tzinfo=None)
@@ -255,7 +256,7 @@ def _history(con: Any, ws: int, contacts: int, orders: int, events: int, now: da
                     - INTERVAL (hash(i * 7 + 3) % (365 * 86400)) SECOND AS happened,
                 '{{"page":"/item/' || CAST(hash(i * 7 + 4) % 500 AS VARCHAR) || '"}}' AS properties
             FROM range(1, {events} + 1) AS t(i)
-        )
+        ) ORDER BY happened
         """
     )
     con.execute(
@@ -269,7 +270,7 @@ def _history(con: Any, ws: int, contacts: int, orders: int, events: int, now: da
                     - INTERVAL (hash(i * 5 + 3) % (365 * 86400)) SECOND AS happened,
                 ['miniprogram', 'taobao', 'douyin', 'store'][1 + CAST(hash(i * 5 + 4) % 4 AS INTEGER)] AS channel
             FROM range(1, {orders} + 1) AS t(i)
-        )
+        ) ORDER BY happened
         """
     )
     con.execute(

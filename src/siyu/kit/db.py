@@ -172,3 +172,14 @@ def _refuse_cross_workspace_writes(session: Session, _ctx: Any, _instances: Any)
             raise CrossWorkspaceWrite(
                 f"{type(obj).__name__} of workspace {obj.workspace_id} written in a session of workspace {workspace_id}"
             )
+
+
+def refresh_planner_statistics(session: Session) -> None:
+    """SQLite: update the query planner's statistics (``ANALYZE``, sampled: a few milliseconds even on
+    millions of rows). Without them SQLite takes every ``workspace_id = ?`` for selective and may search
+    a workspace's whole index instead of a primary key. PostgreSQL keeps its own (autovacuum)."""
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    connection = session.connection()
+    connection.exec_driver_sql("PRAGMA analysis_limit=1000")
+    connection.exec_driver_sql("ANALYZE")

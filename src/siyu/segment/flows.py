@@ -29,7 +29,7 @@ from siyu.errors import InvalidInput
 from siyu.filters.compiler import BrokenReference, Context, DefinitionProblem, compile_segment, render
 from siyu.filters.context import load_context, local_now
 from siyu.filters.definition import parse, references
-from siyu.kit.db import transaction
+from siyu.kit.db import refresh_planner_statistics, transaction
 from siyu.kit.time import utcnow
 from siyu.lake.scope import drop_scope, scope_tables
 from siyu.lake.store import Lake, first_row
@@ -159,6 +159,8 @@ def refresh_workspace(
         finally:
             if tables:
                 drop_scope(con, tables)
+    with transaction(factory, workspace_id=workspace_id) as session:
+        refresh_planner_statistics(session)  # the refresh wrote memberships, tags and events
     report.seconds = time.perf_counter() - started
     return report
 

@@ -99,21 +99,30 @@ WITH refunded AS (
         SUM(CASE WHEN paid_day > {d - 2 * v.potential_days} AND paid_day <= {d - v.potential_days}
             THEN net_fen ELSE 0 END) AS spend_before_fen
     FROM daily GROUP BY contact_id
-), activity AS (
-    -- One pass over the events: the interactions of the last {horizon} days (older ones decide nothing:
-    -- the contact is lost, churned or dormant either way) and the relation events of all time.
+), engaged AS (
+    -- Interactions older than the longest window any tier looks at decide nothing (the contact is lost,
+    -- churned or dormant either way), so only the last {horizon} days are read (the rows are in time order).
+    SELECT contact_id, MAX(occurred_day) AS last_active_day
+    FROM {t_["events"]}
+    WHERE workspace_id = {ws} AND occurred_day <= {d} AND occurred_day > {d - horizon} AND name IN ({engagement})
+    GROUP BY contact_id
+), active_days AS (
+    -- Distinct days with an interaction: the day pairs first, then counted (faster than COUNT DISTINCT).
+    SELECT contact_id, occurred_day
+    FROM {t_["events"]}
+    WHERE workspace_id = {ws} AND occurred_day <= {d} AND occurred_day > {d - 30} AND name IN ({engagement})
+    GROUP BY contact_id, occurred_day
+), recent AS (
     SELECT contact_id,
-        MAX(CASE WHEN name IN ({engagement}) AND occurred_day > {d - horizon} THEN occurred_day END)
-            AS last_active_day,
-        COUNT(DISTINCT CASE WHEN name IN ({engagement}) AND occurred_day > {d - 30} THEN occurred_day END)
-            AS active_days_30d,
-        COUNT(DISTINCT CASE WHEN name IN ({engagement}) AND occurred_day > {d - a.weekly_days}
-            THEN occurred_day END) AS active_days_7d,
+        COUNT(*) AS active_days_30d,
+        SUM(CASE WHEN occurred_day > {d - a.weekly_days} THEN 1 ELSE 0 END) AS active_days_7d
+    FROM active_days GROUP BY contact_id
+), relation AS (
+    SELECT contact_id,
         MAX(CASE WHEN name = 'contact_deleted' THEN occurred_at END) AS deleted_at,
         MAX(CASE WHEN name = 'contact_added' THEN occurred_at END) AS added_at
     FROM {t_["events"]}
-    WHERE workspace_id = {ws} AND occurred_day <= {d}
-        AND ((name IN ({engagement}) AND occurred_day > {d - horizon}) OR name IN ('contact_added', 'contact_deleted'))
+    WHERE workspace_id = {ws} AND occurred_day <= {d} AND name IN ('contact_added', 'contact_deleted')
     GROUP BY contact_id
 ), ranked AS (
     -- Buyers are referenced once (a CTE read twice is computed twice): the scores rank those with an
@@ -140,12 +149,12 @@ WITH refunded AS (
         COALESCE(b.spend_365d_fen, 0) AS spend_365d_fen,
         COALESCE(b.spend_recent_fen, 0) AS spend_recent_fen,
         COALESCE(b.spend_before_fen, 0) AS spend_before_fen,
-        COALESCE(e.active_days_30d, 0) AS active_days_30d,
-        COALESCE(e.active_days_7d, 0) AS active_days_7d,
+        COALESCE(n.active_days_30d, 0) AS active_days_30d,
+        COALESCE(n.active_days_7d, 0) AS active_days_7d,
         e.last_active_day,
         GREATEST(COALESCE(e.last_active_day, c.created_day), COALESCE(b.last_order_day, c.created_day), c.created_day)
             AS last_touch_day,
-        COALESCE(e.deleted_at > e.added_at OR (e.deleted_at IS NOT NULL AND e.added_at IS NULL), FALSE)
+        COALESCE(rel.deleted_at > rel.added_at OR (rel.deleted_at IS NOT NULL AND rel.added_at IS NULL), FALSE)
             AS relation_deleted,
         b.recency_days, b.r_score, b.f_score, b.m_score,
         b.purchase_days - 1 AS clv_x,
@@ -155,7 +164,9 @@ WITH refunded AS (
             THEN CAST(b.total_net_fen - b.first_day_net_fen AS DOUBLE) / (b.purchase_days - 1) END AS clv_m
     FROM {t_["contacts"]} AS c
     LEFT JOIN ranked AS b ON b.contact_id = c.contact_id
-    LEFT JOIN activity AS e ON e.contact_id = c.contact_id
+    LEFT JOIN engaged AS e ON e.contact_id = c.contact_id
+    LEFT JOIN recent AS n ON n.contact_id = c.contact_id
+    LEFT JOIN relation AS rel ON rel.contact_id = c.contact_id
     WHERE c.workspace_id = {ws} AND c.merged_into_id IS NULL AND c.created_day <= {d}
 )
 SELECT {ws} AS workspace_id, contact_id, CAST('{as_of_text}' AS TIMESTAMP) AS as_of,

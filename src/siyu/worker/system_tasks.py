@@ -7,6 +7,7 @@ from datetime import timedelta
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
+from siyu.kit.db import refresh_planner_statistics
 from siyu.kit.time import utcnow
 from siyu.models import ConsoleSession, Job
 from siyu.worker.registry import JobInfo, task
@@ -22,6 +23,7 @@ def purge(session: Session, job: JobInfo) -> None:
     cutoff = utcnow() - timedelta(days=days)
     session.execute(delete(Job).where(Job.status == "done", Job.finished_at < cutoff))
     session.execute(delete(ConsoleSession).where(ConsoleSession.expires_at < cutoff))
+    refresh_planner_statistics(session)
 
 
 def install_system_schedules(session: Session, retention_days: int) -> None:
