@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from siyu.console import tier_reasons
 from siyu.console import vocabulary as v
 from siyu.console.i18n import translations
 from siyu.filters.definition import (
@@ -107,6 +108,6 @@ def test_every_tier_reason_is_translated() -> None:
     for row in rows:
         for model, entry in explain_scores(row, TierSettings()).items():
             for reason in entry["reasons"]:
-                translated = v.tier_reason(page, reason)  # type: ignore[arg-type]
+                translated = tier_reasons.tier_reason(page, reason)  # type: ignore[arg-type]
                 assert translated != reason, f"{model}: not recognised: {reason}"
                 assert "None" not in translated

@@ -224,3 +224,17 @@ def test_export_masks_personal_data_unless_asked(
     assert (
         "10 orders written" in siyu(settings, "export", "orders", "--workspace", ws.slug, "--out", str(orders)).stdout
     )
+
+
+def test_a_checkpoint_cut_short_by_a_kill_is_not_fatal(tmp_path: Path) -> None:
+    from siyu.transfer.imports import read_checkpoint, write_checkpoint
+
+    checkpoint = tmp_path / "orders.checkpoint"
+    assert read_checkpoint(checkpoint) == 0  # none yet: from the top
+    write_checkpoint(checkpoint, 1200)
+    assert read_checkpoint(checkpoint) == 1200
+    assert not (tmp_path / "orders.checkpoint.partial").exists()
+    checkpoint.write_text("")  # what a kill in the middle of a plain write left behind
+    assert read_checkpoint(checkpoint) == 0
+    checkpoint.write_text('{"next_line": ')
+    assert read_checkpoint(checkpoint) == 0

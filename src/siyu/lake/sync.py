@@ -23,9 +23,9 @@ zone changes, its copy is rebuilt.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -33,14 +33,14 @@ import pyarrow as pa
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from siyu.kit.db import WORKSPACE_KEY, CrossWorkspaceWrite, read_only
+from siyu.kit.db import WORKSPACE_KEY, read_only
 from siyu.kit.time import utcnow
+from siyu.lake.rows import APPEND_ONLY, Reader, Source, Writer, parse_utc, sources_for, utc_text
 from siyu.lake.store import Lake, first_row
 from siyu.models import PropertyDefinition, Workspace
 
 PG_OVERLAP = timedelta(minutes=5)  # longer than any ingestion transaction
 SQLITE_OVERLAP = timedelta(seconds=2)  # updated_at comes from the clock, not the commit order
-FETCH = 50_000
 CLUSTER_AFTER = 100_000  # rows copied by a full sync above which the big tables are put in time order
 Progress = Callable[[str, int], None]
 
@@ -58,286 +58,6 @@ class SyncStats:
 
     def add(self, source: str, n: int) -> None:
         self.copied[source] = self.copied.get(source, 0) + n
-
-
-@dataclass
-class _Source:
-    """How one operational table is read: its columns (SQL per dialect) and the lake table they feed."""
-
-    table: str
-    lake_table: str
-    key: str  # the lake's copy of the id
-    columns: Sequence[tuple[str, str]]  # (lake column, operational expression)
-    times: Sequence[str] = ()  # lake columns that hold UTC times to turn into local ones
-    contact_column: str | None = "contact_id"
-
-
-def _ts(dialect: str, column: str) -> str:
-    """A UTC timestamp column as ISO text (SQLite already stores it so)."""
-    if dialect == "sqlite":
-        return column
-    return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
-
-
-def _json(dialect: str, column: str) -> str:
-    return column if dialect == "sqlite" else f"{column}::text"
-
-
-def _sources(dialect: str) -> dict[str, _Source]:
-    def ts(column: str) -> str:
-        return _ts(dialect, column)
-
-    def js(column: str) -> str:
-        return _json(dialect, column)
-
-    return {
-        "contact": _Source(
-            "contact",
-            "contacts",
-            "contact_id",
-            [
-                ("contact_id", "id"),
-                ("merged_into_id", "merged_into_id"),
-                ("created_at", ts("created_at")),
-                ("gender", "gender"),
-                ("birthday", "CAST(birthday AS TEXT)"),
-                ("region", "region"),
-                ("first_source", "first_source"),
-                ("first_channel_code", "first_channel_code"),
-                ("owner_staff_id", "owner_staff_id"),
-                ("properties", js("properties")),
-                ("_changed", ts("updated_at")),
-            ],
-            times=("created_at",),
-        ),
-        "event": _Source(
-            "event",
-            "events",
-            "event_pk",
-            [
-                ("event_pk", "id"),
-                ("contact_id", "contact_id"),
-                ("name", "name"),
-                ("occurred_at", ts("occurred_at")),
-                ("source", "source"),
-                ("properties", js("properties")),
-                ("_changed", ts("received_at")),
-            ],
-            times=("occurred_at",),
-        ),
-        "sales_order": _Source(
-            "sales_order",
-            "orders",
-            "order_pk",
-            [
-                ("order_pk", "id"),
-                ("contact_id", "contact_id"),
-                ("amount_fen", "amount_fen"),
-                ("paid_at", ts("paid_at")),
-                ("sales_channel", "sales_channel"),
-                ("items", js("items")),
-                ("_changed", ts("created_at")),
-            ],
-            times=("paid_at",),
-        ),
-        "order_refund": _Source(
-            "order_refund",
-            "refunds",
-            "refund_pk",
-            [
-                ("refund_pk", "id"),
-                ("order_pk", "order_pk"),
-                ("amount_fen", "amount_fen"),
-                ("refunded_at", ts("refunded_at")),
-                ("_changed", ts("created_at")),
-            ],
-            times=("refunded_at",),
-            contact_column=None,
-        ),
-        "contact_tag": _Source(
-            "contact_tag",
-            "contact_tags",
-            "tag_id",
-            [("contact_id", "contact_id"), ("tag_id", "tag_id"), ("source", "source")],
-        ),
-    }
-
-
-APPEND_ONLY = ("event", "sales_order", "order_refund")
-
-
-class _Reader:
-    """Reads operational rows of one workspace in a read-only snapshot, in pages of driver tuples."""
-
-    def __init__(self, session: Session, workspace_id: int) -> None:
-        scope = session.info.get(WORKSPACE_KEY)
-        if scope is not None and scope != workspace_id:
-            raise CrossWorkspaceWrite(f"analytics sync of workspace {workspace_id} in a session of {scope}")
-        self.session = session
-        self.workspace_id = workspace_id
-        self.dialect = session.get_bind().dialect.name
-        self.mark = "?" if self.dialect == "sqlite" else "%s"
-
-    def rows(self, source: _Source, where: str = "", params: Sequence[Any] = ()) -> Iterator[list[Any]]:
-        columns = ", ".join(expr for _, expr in source.columns)
-        sql = f"SELECT {columns} FROM {source.table} WHERE workspace_id = {self.mark}"  # noqa: S608 - identifiers are ours
-        if where:
-            sql += f" AND ({where.replace('?', self.mark)})"
-        connection = self.session.connection()
-        if self.dialect == "sqlite":
-            # Straight from the driver: plain tuples (SQLAlchemy's rows cost a third of the copy).
-            cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            try:
-                cursor.execute(sql, (self.workspace_id, *params))
-                while page := cursor.fetchmany(FETCH):
-                    yield page
-            finally:
-                cursor.close()
-            return
-        result = connection.execution_options(stream_results=True).exec_driver_sql(sql, (self.workspace_id, *params))
-        for rows in result.partitions(FETCH):
-            yield list(rows)
-
-    def for_contacts(
-        self, source: _Source, contact_ids: Iterable[int], column: str = "contact_id"
-    ) -> Iterator[list[Any]]:
-        ids = sorted(set(contact_ids))
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            yield from self.rows(source, f"{column} IN ({', '.join('?' * len(chunk))})", chunk)
-
-    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        result = self.session.connection().exec_driver_sql(sql.replace("?", self.mark), tuple(params))
-        return result.scalar()
-
-    def column(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        result = self.session.connection().exec_driver_sql(sql.replace("?", self.mark), tuple(params))
-        return [row[0] for row in result]
-
-
-class _Writer:
-    """Writes pages of operational rows into the lake, turning UTC text times into local times."""
-
-    def __init__(self, lake: duckdb.DuckDBPyConnection, workspace_id: int, timezone: str) -> None:
-        self.lake = lake
-        self.workspace_id = workspace_id
-        self.timezone = timezone
-
-    def insert(self, source: _Source, page: list[Any], *, skip_existing_above: int | None = None) -> int:
-        """Insert one page; with ``skip_existing_above``, rows already in the lake (ids above that) are
-        skipped. Returns how many rows went in."""
-        if not page:
-            return 0
-        names = [name for name, _ in source.columns]
-        arrays = [pa.array(column) for column in zip(*page, strict=True)]
-        batch = pa.Table.from_arrays(arrays, names=names)
-        lake_columns = [n for n in names if not n.startswith("_")]
-        select_list: list[str] = []
-        extra: list[str] = []
-        columns = list(lake_columns)
-        for name in lake_columns:
-            if name in source.times:
-                zone = self.timezone.replace("'", "''")
-                local = f"timezone('{zone}', CAST(b.{name} AS TIMESTAMP)::TIMESTAMPTZ)"
-                select_list.append(local)
-                day = name.removesuffix("_at") + "_day"
-                columns.append(day)
-                day_sql = f"CAST(date_diff('day', DATE '1970-01-01', CAST({local} AS DATE)) AS INTEGER)"
-                extra.append(day_sql)
-            elif name == "birthday":
-                select_list.append(f"TRY_CAST(b.{name} AS DATE)")
-            else:
-                select_list.append(f"b.{name}")
-        sql = (
-            f"INSERT INTO {source.lake_table} (workspace_id, {', '.join(columns)}) "  # noqa: S608
-            f"SELECT {self.workspace_id}, {', '.join(select_list + extra)} FROM batch AS b"
-        )
-        if skip_existing_above is not None:
-            sql += (  # identifiers are ours, the id an int
-                f" WHERE b.{source.key} NOT IN (SELECT {source.key} FROM {source.lake_table} "  # noqa: S608
-                f"WHERE workspace_id = {self.workspace_id} AND {source.key} > {int(skip_existing_above)})"
-            )
-        self.lake.register("batch", batch)
-        try:
-            row = first_row(self.lake.execute(sql))  # DuckDB answers an INSERT with its row count
-            return int(row[0]) if row else 0
-        finally:
-            self.lake.unregister("batch")
-
-    def contacts_of_orders(self, order_pks: Iterable[int]) -> set[int]:
-        ids = pa.table({"order_pk": pa.array(sorted(set(order_pks)), type=pa.int64())})
-        self.lake.register("refunded_orders", ids)
-        try:
-            rows = self.lake.execute(
-                "SELECT DISTINCT contact_id FROM orders WHERE workspace_id = ? "
-                "AND order_pk IN (SELECT order_pk FROM refunded_orders)",
-                [self.workspace_id],
-            ).fetchall()
-        finally:
-            self.lake.unregister("refunded_orders")
-        return {int(r[0]) for r in rows}
-
-    def delete_contacts(self, contact_ids: Iterable[int], tables: Sequence[str]) -> None:
-        ids = pa.table({"contact_id": pa.array(sorted(set(contact_ids)), type=pa.int64())})
-        self.lake.register("gone", ids)
-        try:
-            for table in tables:
-                self.lake.execute(
-                    f"DELETE FROM {table} WHERE workspace_id = ? AND contact_id IN (SELECT contact_id FROM gone)",  # noqa: S608
-                    [self.workspace_id],
-                )
-        finally:
-            self.lake.unregister("gone")
-
-    def explode_properties(self, contact_ids: Iterable[int] | None, types: dict[str, str]) -> None:
-        """Custom properties as one typed row per value (list properties: one row per item)."""
-        kinds = pa.table(
-            {"key": pa.array(list(types), type=pa.string()), "type": pa.array(list(types.values()), type=pa.string())}
-        )
-        self.lake.register("kinds", kinds)
-        scope = ""
-        if contact_ids is not None:
-            self.lake.register("changed", pa.table({"contact_id": pa.array(sorted(set(contact_ids)), type=pa.int64())}))
-            scope = "AND c.contact_id IN (SELECT contact_id FROM changed)"
-        try:
-            self.lake.execute(
-                f"""
-                INSERT INTO contact_properties
-                WITH kv AS (
-                    SELECT c.contact_id, p.key, p.value AS raw, p.type AS json_type
-                    FROM contacts AS c, json_each(c.properties) AS p
-                    WHERE c.workspace_id = $ws AND c.properties IS NOT NULL AND c.properties <> '{{}}' {scope}
-                ), items AS (
-                    SELECT contact_id, key, raw, json_type FROM kv WHERE json_type <> 'ARRAY'
-                    UNION ALL
-                    SELECT kv.contact_id, kv.key, i.value, i.type FROM kv, json_each(kv.raw) AS i
-                    WHERE kv.json_type = 'ARRAY'
-                )
-                SELECT $ws, i.contact_id, i.key,
-                    CASE WHEN i.json_type IN ('VARCHAR', 'BOOLEAN', 'BIGINT', 'UBIGINT', 'DOUBLE')
-                         THEN json_extract_string(i.raw, '$') END,
-                    CASE WHEN i.json_type IN ('BIGINT', 'UBIGINT', 'DOUBLE') THEN CAST(i.raw AS DOUBLE) END,
-                    CASE WHEN i.json_type = 'BOOLEAN' THEN CAST(i.raw AS BOOLEAN) END,
-                    CASE WHEN k.type = 'date' THEN TRY_CAST(json_extract_string(i.raw, '$') AS DATE) END
-                FROM items AS i LEFT JOIN kinds AS k ON k.key = i.key
-                WHERE i.json_type <> 'NULL'
-                """,  # noqa: S608 - only our own fragments are interpolated
-                {"ws": self.workspace_id},
-            )
-        finally:
-            self.lake.unregister("kinds")
-            if contact_ids is not None:
-                self.lake.unregister("changed")
-
-
-def _parse_utc(value: object) -> datetime | None:
-    """A UTC time from the operational store (text on SQLite, aware datetime on PostgreSQL) as naive UTC."""
-    if value is None:
-        return None
-    stamp = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    if stamp.tzinfo is not None:
-        stamp = stamp.astimezone(UTC).replace(tzinfo=None)
-    return stamp
 
 
 class _State:
@@ -386,8 +106,8 @@ def sync_workspace(
         if workspace is None:
             raise ValueError(f"no workspace {workspace_id}")
         types = dict(session.execute(select(PropertyDefinition.key, PropertyDefinition.type)).all())
-        reader = _Reader(session, workspace_id)
-        sources = _sources(reader.dialect)
+        reader = Reader(session, workspace_id)
+        sources = sources_for(reader.dialect)
         overlap = SQLITE_OVERLAP if reader.dialect == "sqlite" else PG_OVERLAP
         now = utcnow()
         with lake.write() as con:
@@ -397,7 +117,7 @@ def sync_workspace(
                 known_tz = {v.get("timezone") for v in state.rows.values()} if state.rows else set()
                 full = full or not state.rows or known_tz != {workspace.timezone}
                 stats.full = full
-                writer = _Writer(con, workspace_id, workspace.timezone)
+                writer = Writer(con, workspace_id, workspace.timezone)
                 _sync(reader, writer, state, sources, types, overlap, now, full, stats, progress)
                 if full and (stats.copied.get("event", 0) + stats.copied.get("sales_order", 0)) > CLUSTER_AFTER:
                     cluster(con)
@@ -417,10 +137,10 @@ RAW_TABLES = ("contacts", "contact_properties", "contact_tags", "events", "order
 
 
 def _sync(
-    reader: _Reader,
-    writer: _Writer,
+    reader: Reader,
+    writer: Writer,
     state: _State,
-    sources: dict[str, _Source],
+    sources: dict[str, Source],
     types: dict[str, str],
     overlap: timedelta,
     now: datetime,
@@ -440,7 +160,7 @@ def _sync(
         safe_id = state.get(name, "safe_id") or 0
         last_id = state.get(name, "last_id") or 0
         newest_safe, newest = safe_id, last_id
-        horizon = _text(now - overlap)
+        horizon = utc_text(now - overlap)
         skip = safe_id if reader.dialect != "sqlite" and last_id > safe_id else None
         for page in reader.rows(source, "id > ?", [safe_id]):
             stats.add(name, writer.insert(source, page, skip_existing_above=skip))
@@ -464,7 +184,7 @@ def _sync(
     # 2. Contacts changed since the watermark: the row, its properties and its tags again.
     contact = sources["contact"]
     since = state.get("contact", "last_time")
-    where, params = ("", []) if full or since is None else ("updated_at >= ?", [_text(since - overlap)])
+    where, params = ("", []) if full or since is None else ("updated_at >= ?", [utc_text(since - overlap)])
     changed: list[int] = []
     latest = since
     for page in reader.rows(contact, where, params):
@@ -475,7 +195,7 @@ def _sync(
         changed.extend(ids)
         if not full:
             stats.touched.update(ids)
-        stamps = [_parse_utc(row[-1]) for row in page if row[-1] is not None]
+        stamps = [parse_utc(row[-1]) for row in page if row[-1] is not None]
         if stamps:
             newest_stamp = max(s for s in stamps if s is not None)
             latest = newest_stamp if latest is None else max(latest, newest_stamp)
@@ -496,18 +216,18 @@ def _sync(
     merge_since = state.get("merge", "last_time")
     if full:
         merge_latest = reader.scalar("SELECT max(updated_at) FROM merge_record WHERE workspace_id = ?", [ws])
-        state.put("merge", last_time=_parse_utc(merge_latest))
+        state.put("merge", last_time=parse_utc(merge_latest))
     else:
         sql = f"SELECT survivor_id, merged_id, updated_at FROM merge_record WHERE workspace_id = {reader.mark}"  # noqa: S608
         merge_params: tuple[Any, ...] = (ws,)
         if merge_since is not None:
             sql += f" AND updated_at >= {reader.mark}"
-            merge_params = (ws, _text(merge_since - overlap))
+            merge_params = (ws, utc_text(merge_since - overlap))
         moved: set[int] = set()
         merge_latest_dt = merge_since
         for survivor_id, merged_id, updated_at in reader.session.connection().exec_driver_sql(sql, merge_params):
             moved.update((survivor_id, merged_id))
-            stamp = _parse_utc(updated_at)
+            stamp = parse_utc(updated_at)
             if stamp is not None:
                 merge_latest_dt = stamp if merge_latest_dt is None else max(merge_latest_dt, stamp)
         if moved:
@@ -523,15 +243,8 @@ def _sync(
         state.put("contact", last_time=None)
 
 
-def _text(value: datetime) -> str:
-    """Naive or aware UTC as the text both stores compare with their UTC columns."""
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-
-
 def _recopy(
-    reader: _Reader, writer: _Writer, sources: dict[str, _Source], contact_ids: set[int], types: dict[str, str]
+    reader: Reader, writer: Writer, sources: dict[str, Source], contact_ids: set[int], types: dict[str, str]
 ) -> None:
     writer.delete_contacts(contact_ids, ("contacts", "contact_properties", "contact_tags", "events", "orders"))
     for page in reader.for_contacts(sources["contact"], contact_ids, column="id"):
@@ -542,7 +255,7 @@ def _recopy(
             writer.insert(sources[name], page)
 
 
-def _drop_deleted(reader: _Reader, writer: _Writer) -> int:
+def _drop_deleted(reader: Reader, writer: Writer) -> int:
     ws = writer.workspace_id
     tag_ids = reader.column("SELECT id FROM tag WHERE workspace_id = ?", [ws])
     writer.lake.register("live_tags", pa.table({"tag_id": pa.array(tag_ids, type=pa.int64())}))

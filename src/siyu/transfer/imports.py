@@ -16,6 +16,7 @@ import csv
 import functools
 import hashlib
 import json
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,22 @@ class ImportSummary:
     errors: list[tuple[int, str, str]] = field(default_factory=list)
 
 
+def write_checkpoint(checkpoint: Path, next_line: int) -> None:
+    """Atomically: a process killed while writing leaves the previous checkpoint, never half a file."""
+    partial = checkpoint.with_name(checkpoint.name + ".partial")
+    partial.write_text(json.dumps({"next_line": next_line}))
+    os.replace(partial, checkpoint)
+
+
+def read_checkpoint(checkpoint: Path) -> int:
+    """The line to resume from; 0 without a (readable) checkpoint: records are idempotent, so starting
+    again from the top stores nothing twice."""
+    try:
+        return int(json.loads(checkpoint.read_text())["next_line"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
 def checkpoint_path(state_dir: Path, workspace_id: int, kind: str, path: Path) -> Path:
     stat = path.stat()
     key = f"{workspace_id}:{kind}:{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
@@ -81,7 +98,7 @@ def run_import(
     summary = ImportSummary(kind=kind, total=total)
     state_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = checkpoint_path(state_dir, workspace_id, kind, path)
-    start_line = json.loads(checkpoint.read_text())["next_line"] if checkpoint.exists() else 0
+    start_line = read_checkpoint(checkpoint)
     if start_line:
         summary.resumed_from_line = start_line
     report = error_report or path.with_name(path.name + ".errors.csv")
@@ -120,7 +137,7 @@ def run_import(
         run = prepare()  # checks that need no database, outside the transaction
         with transaction(factory, workspace_id=workspace_id) as session:
             result = run(session)
-        checkpoint.write_text(json.dumps({"next_line": lines[-1] + 1}))
+        write_checkpoint(checkpoint, lines[-1] + 1)
         summary.accepted += result.accepted
         summary.duplicates += result.duplicates
         summary.contacts_created += result.contacts_created

@@ -16,7 +16,7 @@ from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 
 from siyu.auth.permissions import Permission
-from siyu.console import vocabulary
+from siyu.console import tier_reasons, vocabulary
 from siyu.console.access import Page, PageAccess, PageForbidden
 from siyu.console.forms import FormErrors, from_service, from_validation
 from siyu.console.i18n import N_
@@ -362,7 +362,7 @@ def tiers_card(page: Page, contact_id: int) -> dict[str, Any]:
                 "result": shown,
                 "code": result,
                 "detail": detail,
-                "reasons": [vocabulary.tier_reason(page, str(r)) for r in entry.get("reasons", [])],
+                "reasons": [tier_reasons.tier_reason(page, str(r)) for r in entry.get("reasons", [])],
             }
         )
     card["history"] = [

@@ -17,12 +17,13 @@ from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 
 from siyu.auth.permissions import Permission
-from siyu.console import vocabulary
+from siyu.console import definition_problems, vocabulary
 from siyu.console.access import Page, PageAccess
+from siyu.console.definition_problems import NodeProblem
 from siyu.console.forms import FormErrors, from_service, from_validation
 from siyu.console.i18n import N_
 from siyu.console.rendering import console_router, local_time, pager, render
-from siyu.console.vocabulary import Catalogue, NodeProblem
+from siyu.console.vocabulary import Catalogue
 from siyu.errors import Conflict, InvalidInput, SiyuError
 from siyu.filters.definition import parse, walk
 from siyu.kit.inputs import BIGINT_MAX, NO_NUL, RowId, RowOffset
@@ -147,7 +148,7 @@ def _refused(page: Page, exc: SiyuError) -> tuple[FormErrors, list[NodeProblem]]
         errors.add("name", page.gettext(N_("A segment with this name exists already")))
         return errors, []
     if isinstance(exc, InvalidInput) and (not exc.errors or any(p.field.startswith("definition") for p in exc.errors)):
-        return FormErrors(), vocabulary.node_problems(page, exc)
+        return FormErrors(), definition_problems.node_problems(page, exc)
     return from_service(page, exc), []
 
 
@@ -169,7 +170,7 @@ def create_segment(
     definition: Annotated[str, Form(max_length=DEFINITION_MAX), NO_NUL] = "",
 ) -> Response:
     form = _form(name, description, kind, definition)
-    raw, problems = vocabulary.parse_json_object(page, definition)
+    raw, problems = definition_problems.parse_json_object(page, definition)
     if raw is None:
         return _builder_page(page, form=form, problems=problems, status_code=422)
     try:
@@ -190,7 +191,7 @@ def preview(
     definition: Annotated[str, Form(max_length=DEFINITION_MAX), NO_NUL] = "",
 ) -> Response:
     """The live count of the builder: a small fragment with the count, or the problems by node path."""
-    raw, problems = vocabulary.parse_json_object(page, definition)
+    raw, problems = definition_problems.parse_json_object(page, definition)
     result: PreviewOut | None = None
     unavailable: list[str] = []
     if raw is not None:
@@ -198,7 +199,7 @@ def preview(
             with vocabulary.analytics(page, unavailable):
                 result = service.preview(page.session, _lake(page), raw)
         except InvalidInput as exc:
-            problems = vocabulary.node_problems(page, exc)
+            problems = definition_problems.node_problems(page, exc)
     return render(
         page,
         "partials/segment_preview.html",
@@ -250,7 +251,7 @@ def _explanation(page: Page, segment: Segment, contact_id: int, catalogue: Catal
                     }
                 )
     except InvalidInput as exc:
-        out["problem"] = "; ".join(p.message for p in vocabulary.node_problems(page, exc))
+        out["problem"] = "; ".join(p.message for p in definition_problems.node_problems(page, exc))
     return out
 
 
@@ -352,7 +353,7 @@ def save_segment(
 ) -> Response:
     segment = service.get(page.session, segment_id)
     form = _form(name, description, segment.kind, definition)
-    raw, problems = vocabulary.parse_json_object(page, definition)
+    raw, problems = definition_problems.parse_json_object(page, definition)
     if raw is None:
         return _builder_page(page, form=form, segment=segment, problems=problems, status_code=422)
     before = segment.version

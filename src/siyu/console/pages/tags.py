@@ -14,12 +14,12 @@ from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 
 from siyu.auth.permissions import Permission
-from siyu.console import vocabulary
+from siyu.console import definition_problems, vocabulary
 from siyu.console.access import Page, PageAccess
+from siyu.console.definition_problems import NodeProblem
 from siyu.console.forms import FormErrors, from_service, from_validation
 from siyu.console.i18n import N_
 from siyu.console.rendering import console_router, render
-from siyu.console.vocabulary import NodeProblem
 from siyu.errors import Conflict, InvalidInput, SiyuError
 from siyu.filters.compiler import compile_segment
 from siyu.filters.context import load_context
@@ -122,7 +122,7 @@ def _rule(page: Page, text: str) -> tuple[dict[str, Any] | None, list[NodeProble
     """The rule field: empty (a manual tag), or a filter tree as JSON."""
     if not text.strip():
         return None, []
-    return vocabulary.parse_json_object(page, text)
+    return definition_problems.parse_json_object(page, text)
 
 
 @router.post("/tags")
@@ -166,7 +166,7 @@ def create_tag(
         elif exc.extra.get("field") == "group_id":
             errors.add("group_id", page.gettext(N_("Choose a tag group")))
         elif isinstance(exc, InvalidInput) and exc.errors and all(p.field.startswith("rule") for p in exc.errors):
-            problems = vocabulary.node_problems(page, exc, prefix="rule")
+            problems = definition_problems.node_problems(page, exc, prefix="rule")
             return _tags_page(page, tag_form=form, rule_problems=problems, status_code=exc.status)
         else:
             errors = from_service(page, exc)
@@ -191,7 +191,7 @@ def check_rule(
                 with vocabulary.analytics(page, unavailable):
                     result = segment_service.preview(page.session, page.request.app.state.lake, raw)
         except InvalidInput as exc:
-            problems = vocabulary.node_problems(page, exc, prefix="rule")
+            problems = definition_problems.node_problems(page, exc, prefix="rule")
     return render(
         page,
         "partials/rule_check.html",

@@ -15,8 +15,9 @@ from fastapi import Depends, Form, Query, Response
 from fastapi.responses import RedirectResponse
 
 from siyu.auth.permissions import Permission
-from siyu.console import vocabulary
+from siyu.console import definition_problems, vocabulary
 from siyu.console.access import Page, PageAccess
+from siyu.console.definition_problems import NodeProblem
 from siyu.console.i18n import N_
 from siyu.console.rendering import console_router, render
 from siyu.console.vocabulary import (
@@ -26,7 +27,6 @@ from siyu.console.vocabulary import (
     TIER_COLOURS,
     TIER_LABELS,
     TIER_MODEL_LABELS,
-    NodeProblem,
     yuan,
 )
 from siyu.errors import InvalidInput
@@ -224,7 +224,7 @@ def refresh(page: TiersManager) -> Response:
 
 @router.post("/tiers/settings")
 def save_settings(page: TiersManager, settings: Annotated[str, Form(max_length=SETTINGS_MAX), NO_NUL] = "") -> Response:
-    raw, problems = vocabulary.parse_json_object(page, settings)
+    raw, problems = definition_problems.parse_json_object(page, settings)
     if raw is None:
         return _tiers_page(page, settings_text=settings, settings_problems=problems, status_code=422)
     try:
@@ -233,7 +233,8 @@ def save_settings(page: TiersManager, settings: Annotated[str, Form(max_length=S
         page.discard_changes()
         problems = [
             NodeProblem(
-                p.field.removeprefix("settings.").removeprefix("settings"), vocabulary.reason_text(page, p.reason)
+                p.field.removeprefix("settings.").removeprefix("settings"),
+                definition_problems.reason_text(page, p.reason),
             )
             for p in (exc.errors or [])
         ] or [NodeProblem("", exc.detail)]
