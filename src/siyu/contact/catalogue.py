@@ -18,6 +18,7 @@ from siyu.contact.schemas import (
     StaffRef,
 )
 from siyu.errors import Conflict, InvalidInput, NotFound
+from siyu.kit.db import add_unique
 from siyu.models import ChannelCode, PropertyDefinition, StaffMember
 
 # --- property catalogue -----------------------------------------------------------------------
@@ -39,7 +40,7 @@ def create_property(session: Session, ctx: AuthContext, data: PropertyDefinition
         description=data.description,
         options=data.options,
     )
-    if repository.property_definition(session, data.key) is not None or not repository.add_unique(session, definition):
+    if repository.property_definition(session, data.key) is not None or not add_unique(session, definition):
         raise Conflict(f"a property {data.key!r} is already declared", extra={"field": "key"})
     audit.record(session, ctx, "property.created", "property_definition", data.key, after=_property_state(definition))
     return definition
@@ -69,7 +70,7 @@ def list_staff(session: Session) -> list[StaffMember]:
 
 def create_staff(session: Session, ctx: AuthContext, data: StaffIn) -> StaffMember:
     staff = StaffMember(userid=data.userid, name=data.name, department=data.department, active=True)
-    if repository.staff_by_userid(session, data.userid) is not None or not repository.add_unique(session, staff):
+    if repository.staff_by_userid(session, data.userid) is not None or not add_unique(session, staff):
         raise Conflict(f"a staff member with userid {data.userid!r} exists", extra={"field": "userid"})
     audit.record(session, ctx, "staff.created", "staff_member", staff.id, after=_staff_state(staff))
     return staff
@@ -112,7 +113,7 @@ def create_channel_code(session: Session, ctx: AuthContext, data: ChannelCodeIn)
         campaign=data.campaign,
         owner_staff_id=owner.id if owner else None,
     )
-    if repository.channel_code(session, data.state) is not None or not repository.add_unique(session, code):
+    if repository.channel_code(session, data.state) is not None or not add_unique(session, code):
         raise Conflict(f"a channel code with state {data.state!r} exists", extra={"field": "state"})
     state = {"state": code.state, "label": code.label, "source": code.source, "campaign": code.campaign}
     audit.record(

@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from siyu.identity.keys import IdentityKey
@@ -221,16 +220,6 @@ def merge_record(session: Session, record_id: int) -> MergeRecord | None:
 
 
 # --- reference data ---------------------------------------------------------------------------
-
-
-def add_unique(session: Session, row: Any) -> bool:
-    """Insert ``row``; False when a unique key already holds it (also one inserted concurrently)."""
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
-        return False
-    return True
 
 
 def property_definitions(session: Session) -> list[PropertyDefinition]:

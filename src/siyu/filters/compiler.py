@@ -32,7 +32,6 @@ from siyu.errors import FieldProblem, InvalidInput
 from siyu.filters.definition import (
     ATTRIBUTE_TYPES,
     DAYS,
-    LIST_VALUE,
     NO_VALUE,
     NUMERIC_ONLY,
     And,
@@ -558,15 +557,7 @@ def render(query: exp.Expr, dialect: str = "duckdb", *, pretty: bool = False) ->
     return query.sql(dialect=dialect, pretty=pretty)
 
 
-def value_kind(node: Attribute | Property, ctx: Context) -> str | None:
-    """The type of the field a leaf compares (None for a property no longer in the catalogue)."""
-    if isinstance(node, Attribute):
-        return ATTRIBUTE_TYPES[node.field]
-    return ctx.properties.get(node.key)
-
-
 __all__ = [
-    "LIST_VALUE",
     "BrokenReference",
     "Context",
     "DefinitionProblem",

@@ -83,6 +83,19 @@ def insert_rows(
     return int(result.rowcount)
 
 
+def insert_batches(
+    session: Session,
+    model: Any,
+    rows: Sequence[dict[str, Any]],
+    *,
+    skip_conflicts_on: list[str] | None = None,
+    size: int = 5000,
+) -> None:
+    """:func:`insert_rows` ``size`` rows at a time (bounds the driver's parameter list)."""
+    for start in range(0, len(rows), size):
+        insert_rows(session, model, rows[start : start + size], skip_conflicts_on=skip_conflicts_on)
+
+
 def lookup_identities(
     session: Session, workspace_id: int, kind: str, scope: str, values: Sequence[str]
 ) -> list[tuple[str, int, int]]:

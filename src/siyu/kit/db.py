@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker, with_loader_criteria
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -183,3 +184,15 @@ def refresh_planner_statistics(session: Session) -> None:
     connection = session.connection()
     connection.exec_driver_sql("PRAGMA analysis_limit=1000")
     connection.exec_driver_sql("ANALYZE")
+
+
+def add_unique(session: Session, row: Any) -> bool:
+    """Insert ``row`` in a savepoint; False when a unique key already holds it (also one inserted
+    concurrently), leaving the rest of the transaction as it was."""
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        return False
+    return True

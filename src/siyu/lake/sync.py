@@ -311,10 +311,3 @@ def forget_workspace(lake: Lake, workspace_id: int) -> None:
         for table in TABLES:
             con.execute(f"DELETE FROM {table} WHERE workspace_id = ?", [workspace_id])  # noqa: S608
         con.execute("COMMIT")
-
-
-def sync_all(factory: sessionmaker[Session], lake: Lake, *, full: bool = False) -> list[SyncStats]:
-    """Sync every workspace in turn."""
-    with factory() as session:
-        ids = list(session.scalars(select(Workspace.id).order_by(Workspace.id)))
-    return [sync_workspace(factory, lake, ws, full=full) for ws in ids]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -34,3 +35,32 @@ class Event(IdMixin, WorkspaceScoped, Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     source: Mapped[str | None] = mapped_column(String(64), nullable=True)
     properties: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
+
+
+EVENT_KEY = ["workspace_id", "event_id"]
+
+
+def system_events(
+    workspace_id: int,
+    name: str,
+    contact_ids: Iterable[int],
+    event_id: Callable[[int], str],
+    properties: dict[str, Any],
+    at: datetime,
+) -> list[dict[str, Any]]:
+    """Rows (for ``insert_rows``) of an event siyu records itself, source ``siyu``, one per contact;
+    ``event_id(contact_id)`` names each so that recording it twice keeps one."""
+    return [
+        {
+            "workspace_id": workspace_id,
+            "contact_id": cid,
+            "identity_id": None,
+            "event_id": event_id(cid),
+            "name": name,
+            "occurred_at": at,
+            "received_at": at,
+            "source": "siyu",
+            "properties": properties,
+        }
+        for cid in contact_ids
+    ]

@@ -7,7 +7,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.kit.time import utcnow
-from siyu.kit.types import BigIntPK, JSONType, UTCDateTime
+from siyu.kit.types import BigIntPK, NullableJSONType, UTCDateTime
 from siyu.models.base import Base, IdMixin, TimestampMixin, WorkspaceScoped
 
 
@@ -34,7 +34,7 @@ class Tag(IdMixin, TimestampMixin, WorkspaceScoped, Base):
     group_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("tag_group.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(100), nullable=False)
     description: Mapped[str | None] = mapped_column(String(500), nullable=True)
-    rule: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    rule: Mapped[dict[str, Any] | None] = mapped_column(NullableJSONType, nullable=True)
     remove_when_false: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     wecom_tag_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     # Set when the rule names something that no longer exists (a deleted property or segment).

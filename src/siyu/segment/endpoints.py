@@ -13,6 +13,7 @@ from siyu.auth.permissions import Permission
 from siyu.kit.inputs import RowId, RowOffset
 from siyu.kit.pagination import Page
 from siyu.lake.dependencies import LakeDep
+from siyu.lake.jobs import request_refresh
 from siyu.models import Segment
 from siyu.segment import repository, service
 from siyu.segment.schemas import (
@@ -154,5 +155,5 @@ def refresh_segment(segment_id: RowId, session: DbSession, ctx: Manager) -> dict
 def refresh(
     session: DbSession, ctx: Manager, mode: Annotated[str, Query(pattern="^(full|incremental)$")] = "full"
 ) -> dict[str, Any]:
-    service.request_refresh(session, ctx.workspace_id, mode=mode)
+    request_refresh(session, ctx.workspace_id, mode=mode)
     return {"queued": True, "mode": mode}

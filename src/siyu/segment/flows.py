@@ -15,8 +15,8 @@ leaves the previous membership intact and the next refresh completes it).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -191,8 +191,10 @@ def _auto_tags(
     now_local: datetime,
 ) -> list[TagOutcome]:
     with transaction(factory, workspace_id=ws) as session:
-        # Not filtered in SQL: a JSON column keeps "no rule" as JSON null, which IS NOT NULL.
-        rules = [(t.id, t.name, t.rule, t.remove_when_false) for t in session.scalars(select(Tag)) if t.rule]
+        rules = [
+            (t.id, t.name, t.rule, t.remove_when_false)
+            for t in session.scalars(select(Tag).where(Tag.rule.is_not(None)))
+        ]
     outcomes: list[TagOutcome] = []
     if dirty is not None and not dirty:
         return [TagOutcome(tag_id, name, skipped="unchanged") for tag_id, name, _, _ in rules]
@@ -257,16 +259,8 @@ def _auto_tags(
     return outcomes
 
 
-def _context_for(context: Context, prefix: str, tables: dict[str, str] | Any) -> Context:
-    return Context(
-        workspace_id=context.workspace_id,
-        as_of=context.as_of,
-        properties=context.properties,
-        tags=context.tags,
-        segments=context.segments,
-        field_prefix=prefix,
-        tables=dict(tables),
-    )
+def _context_for(context: Context, prefix: str, tables: Mapping[str, str]) -> Context:
+    return replace(context, field_prefix=prefix, tables=dict(tables))
 
 
 def _order(segments: list[Segment]) -> list[Segment]:
@@ -397,9 +391,3 @@ def _segments(
 
 def _context_tables(context: Context, extra: dict[str, str]) -> Context:
     return _context_for(context, context.field_prefix, {**context.tables, **extra})
-
-
-def refresh_all(factory: sessionmaker[Session], lake: Lake, *, mode: str = "full") -> list[RefreshReport]:
-    with factory() as session:
-        ids = [w.id for w in session.query(Workspace).order_by(Workspace.id)]
-    return [refresh_workspace(factory, lake, ws, mode=mode) for ws in ids]

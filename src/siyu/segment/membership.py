@@ -29,9 +29,10 @@ import pyarrow as pa
 from sqlalchemy.orm import Session
 
 from siyu.filters.compiler import render
-from siyu.kit.bulk import insert_rows
+from siyu.kit.bulk import insert_batches, insert_rows
 from siyu.lake.store import first_row
 from siyu.models import Event, SegmentMember, SegmentRefresh
+from siyu.models.event import EVENT_KEY, system_events
 from siyu.segment import repository
 
 
@@ -175,20 +176,9 @@ def segment_events(
 ) -> list[dict[str, Any]]:
     verb = "entered" if name == "segment_entered" else "left"
     props = {"segment_id": segment_id, "segment": segment_name, "refresh_no": refresh_no}
-    return [
-        {
-            "workspace_id": ws,
-            "contact_id": cid,
-            "identity_id": None,
-            "event_id": f"segment:{segment_id}:{refresh_no}:{cid}:{verb}",
-            "name": name,
-            "occurred_at": now,
-            "received_at": now,
-            "source": "siyu",
-            "properties": props,
-        }
-        for cid in contact_ids
-    ]
+    return system_events(
+        ws, name, contact_ids, lambda cid: f"segment:{segment_id}:{refresh_no}:{cid}:{verb}", props, now
+    )
 
 
 def write_back(
@@ -237,8 +227,7 @@ def write_back(
             ws,
             now,
         )
-        for start in range(0, len(rows), 5000):
-            insert_rows(session, Event, rows[start : start + 5000], skip_conflicts_on=["workspace_id", "event_id"])
+        insert_batches(session, Event, rows, skip_conflicts_on=EVENT_KEY)
     size = change.size - (len(change.entered) - len(entered))
     repository.mark_refreshed(session, change.segment_id, change.refresh_no, size, now)
     session.add(

@@ -16,14 +16,12 @@ from siyu.filters.compiler import BrokenReference, Context, compile_segment, liv
 from siyu.filters.context import load_context
 from siyu.filters.definition import Definition, parse, references
 from siyu.kit.db import WORKSPACE_KEY
+from siyu.lake.jobs import request_refresh
 from siyu.lake.store import Lake, first_row
 from siyu.models import Contact, Segment, SegmentVersion
 from siyu.segment import repository
 from siyu.segment.explain import explain_contact
 from siyu.segment.schemas import Explanation, PreviewOut, SegmentIn, SegmentPatch
-from siyu.worker import queue
-
-REFRESH_JOB = "analytics.refresh"
 
 
 def _workspace(session: Session) -> int:
@@ -170,23 +168,6 @@ def _state(segment: Segment) -> dict[str, Any]:
         "archived": segment.archived,
         "definition": segment.definition,
     }
-
-
-def request_refresh(
-    session: Session,
-    workspace_id: int,
-    *,
-    mode: str = "incremental",
-    segments: list[int] | None = None,
-    snapshot: bool = False,
-) -> None:
-    """Queue an analytics refresh of the workspace (after this transaction commits)."""
-    payload: dict[str, Any] = {"mode": mode}
-    if segments:
-        payload["segments"] = sorted(segments)
-    if snapshot:
-        payload["snapshot"] = True
-    queue.enqueue(session, REFRESH_JOB, payload, workspace_id=workspace_id)
 
 
 # --- reading the analytics store --------------------------------------------------------------------------

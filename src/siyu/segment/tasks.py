@@ -11,14 +11,13 @@ from sqlalchemy.orm import Session
 
 from siyu.config import Settings
 from siyu.kit.db import across_workspaces
+from siyu.lake.jobs import REFRESH_JOB, request_refresh
 from siyu.lake.store import lake_for
 from siyu.models import Workspace
 from siyu.segment.flows import MODES, refresh_workspace
-from siyu.worker import queue
 from siyu.worker.registry import JobInfo, LongJob, PermanentJobError, long_task, task
 from siyu.worker.scheduler import ensure_schedule
 
-REFRESH_JOB = "analytics.refresh"
 REFRESH_ALL_JOB = "analytics.refresh_all"
 log = logging.getLogger("siyu.analytics")
 
@@ -56,13 +55,7 @@ def refresh_all(session: Session, job: JobInfo) -> None:
     with across_workspaces(session):
         ids = list(session.scalars(select(Workspace.id).order_by(Workspace.id)))
     for workspace_id in ids:
-        queue.enqueue(
-            session,
-            REFRESH_JOB,
-            {"mode": mode},
-            workspace_id=workspace_id,
-            dedup_key=f"{REFRESH_JOB}:{workspace_id}:{mode}:{job.id}",
-        )
+        request_refresh(session, workspace_id, mode=mode, dedup_key=f"{REFRESH_JOB}:{workspace_id}:{mode}:{job.id}")
 
 
 def install_schedules(session: Session, settings: Settings) -> None:

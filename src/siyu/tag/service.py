@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from siyu.audit import service as audit
@@ -16,31 +15,20 @@ from siyu.errors import Conflict, NotFound
 from siyu.filters.compiler import compile_segment
 from siyu.filters.context import load_context
 from siyu.filters.definition import parse
-from siyu.kit.bulk import insert_rows
-from siyu.kit.db import WORKSPACE_KEY
+from siyu.kit.bulk import insert_batches, insert_rows
+from siyu.kit.db import WORKSPACE_KEY, add_unique
 from siyu.kit.time import utcnow
 from siyu.models import ContactTag, Event, Tag, TagGroup
+from siyu.models.event import EVENT_KEY, system_events
 from siyu.tag import repository
 from siyu.tag.schemas import TaggingOut, TagGroupIn, TagIn, TagPatch
-
-
-def _unique(session: Session, row: Any) -> bool:
-    """Add ``row``; False when a unique constraint says it exists already."""
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        return False
-    return True
-
 
 # --- groups ---------------------------------------------------------------------------------------------
 
 
 def create_group(session: Session, ctx: AuthContext, data: TagGroupIn) -> TagGroup:
     group = TagGroup(name=data.name, description=data.description, exclusive=data.exclusive)
-    if not _unique(session, group):
+    if not add_unique(session, group):
         raise Conflict(f"a tag group {data.name!r} exists already", extra={"field": "name"})
     audit.record(session, ctx, "tag_group.created", "tag_group", group.id, after=data.model_dump())
     return group
@@ -80,7 +68,7 @@ def create_tag(session: Session, ctx: AuthContext, data: TagIn) -> Tag:
         rule=_check_rule(session, data.rule),
         remove_when_false=data.remove_when_false,
     )
-    if not _unique(session, tag):
+    if not add_unique(session, tag):
         raise Conflict(f"the group already has a tag {data.name!r}", extra={"field": "name"})
     audit.record(session, ctx, "tag.created", "tag", tag.id, after=data.model_dump(mode="json"))
     return tag
@@ -134,7 +122,7 @@ def ensure_tags(session: Session, names: Iterable[str], *, actor_label: str) -> 
     groups = {g.name: g for g in repository.groups(session)}
     for group_name in {g for g, _ in wanted.values()} - set(groups):
         group = TagGroup(name=group_name, exclusive=False)
-        if not _unique(session, group):
+        if not add_unique(session, group):
             group = next(g for g in repository.groups(session) if g.name == group_name)
         else:
             audit.record(
@@ -155,7 +143,7 @@ def ensure_tags(session: Session, names: Iterable[str], *, actor_label: str) -> 
         tag = existing.get((group.id, tag_name))
         if tag is None:
             tag = Tag(group_id=group.id, name=tag_name)
-            if not _unique(session, tag):
+            if not add_unique(session, tag):
                 tag = next(t for t in repository.tags(session, group.id) if t.name == tag_name)
             else:
                 audit.record(
@@ -181,25 +169,12 @@ def _tag_events(
 ) -> list[dict[str, Any]]:
     verb = "added" if name == "tag_added" else "removed"
     stamp = now.strftime("%Y%m%dT%H%M%S%f")
-    return [
-        {
-            "workspace_id": ws,
-            "contact_id": cid,
-            "identity_id": None,
-            "event_id": f"tag:{tag.id}:{cid}:{verb}:{stamp}",
-            "name": name,
-            "occurred_at": now,
-            "received_at": now,
-            "source": "siyu",
-            "properties": {"tag_id": tag.id, "tag": tag.name, "source": source},
-        }
-        for cid in contact_ids
-    ]
+    props = {"tag_id": tag.id, "tag": tag.name, "source": source}
+    return system_events(ws, name, contact_ids, lambda cid: f"tag:{tag.id}:{cid}:{verb}:{stamp}", props, now)
 
 
 def _events(session: Session, rows: list[dict[str, Any]]) -> None:
-    for start in range(0, len(rows), 5000):
-        insert_rows(session, Event, rows[start : start + 5000], skip_conflicts_on=["workspace_id", "event_id"])
+    insert_batches(session, Event, rows, skip_conflicts_on=EVENT_KEY)
 
 
 def apply(

@@ -14,7 +14,6 @@ Runs inside the caller's DuckDB transaction: the scores of a workspace change al
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -266,10 +265,3 @@ def _kept(con: duckdb.DuckDBPyConnection, ws: int) -> tuple[clv.BGNBDParams, clv
         return None
     params = json.loads(row[0])
     return clv.BGNBDParams(*params["bgnbd"]), clv.GammaGammaParams(*params["gamma_gamma"])
-
-
-def finite(value: Any) -> Any:
-    """JSON-safe: NaN and infinities become None."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

@@ -12,14 +12,13 @@ from siyu.audit import service as audit
 from siyu.auth.context import AuthContext
 from siyu.errors import NotFound
 from siyu.kit.db import WORKSPACE_KEY
+from siyu.lake.jobs import request_refresh
 from siyu.lake.store import Lake, first_row
 from siyu.models import Workspace
 from siyu.tiers.explain import explain_scores
 from siyu.tiers.scores import day_number
 from siyu.tiers.settings import TierSettings, parse_settings
-from siyu.worker import queue
 
-REFRESH_JOB = "analytics.refresh"
 MODEL_COLUMNS = {
     "rfm": "rfm_cell",
     "threshold": "threshold_tier",
@@ -48,7 +47,7 @@ def put_settings(session: Session, ctx: AuthContext, raw: dict[str, Any]) -> Tie
     audit.record(
         session, ctx, "tiers.settings_changed", "workspace", workspace.id, before=before, after=workspace.tier_settings
     )
-    queue.enqueue(session, REFRESH_JOB, {"mode": "full"}, workspace_id=workspace.id)
+    request_refresh(session, workspace.id, mode="full")
     return settings
 
 

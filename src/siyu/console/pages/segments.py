@@ -27,6 +27,7 @@ from siyu.console.vocabulary import Catalogue
 from siyu.errors import Conflict, InvalidInput, SiyuError
 from siyu.filters.definition import parse, walk
 from siyu.kit.inputs import BIGINT_MAX, NO_NUL, RowId, RowOffset
+from siyu.lake.jobs import request_refresh
 from siyu.lake.store import Lake
 from siyu.models import Segment
 from siyu.segment import repository, service
@@ -111,7 +112,7 @@ def segments(
 
 @router.post("/segments/refresh")
 def refresh_now(page: SegmentsManager) -> Response:
-    service.request_refresh(page.session, page.workspace.id, mode="incremental")
+    request_refresh(page.session, page.workspace.id, mode="incremental")
     return RedirectResponse("/segments?notice=refresh_queued", status_code=303)
 
 

@@ -31,8 +31,8 @@ from siyu.console.vocabulary import (
 )
 from siyu.errors import InvalidInput
 from siyu.kit.inputs import NO_NUL
+from siyu.lake.jobs import request_refresh
 from siyu.lake.store import Lake
-from siyu.segment import service as segment_service
 from siyu.tiers import service
 
 router = console_router()
@@ -218,7 +218,7 @@ def tiers(page: TiersReader, notice: Annotated[str, Query(max_length=32)] = "") 
 
 @router.post("/tiers/refresh")
 def refresh(page: TiersManager) -> Response:
-    segment_service.request_refresh(page.session, page.workspace.id, mode="full")
+    request_refresh(page.session, page.workspace.id, mode="full")
     return RedirectResponse("/tiers?notice=refresh_queued", status_code=303)
 
 
