@@ -227,6 +227,8 @@ def _history(con: Any, ws: int, contacts: int, orders: int, events: int, now: da
     first sync copied, so its watermarks stand."""
     from zoneinfo import ZoneInfo
 
+    from siyu.lake.derived import rebuild_order_days
+
     local_now = now.astimezone(ZoneInfo("Asia/Shanghai")).replace(tzinfo=None)
     names = [
         "page_view",
@@ -278,6 +280,7 @@ def _history(con: Any, ws: int, contacts: int, orders: int, events: int, now: da
         SELECT {ws}, order_pk, order_pk, amount_fen // 2, paid_at + INTERVAL 2 DAY, paid_day + 2
         FROM orders WHERE workspace_id = {ws} AND order_pk % 50 = 0"""
     )
+    rebuild_order_days(con, ws, None)
     con.execute("COMMIT")
     con.execute("CHECKPOINT")
 

@@ -12,6 +12,7 @@ import duckdb
 import pytest
 
 from siyu.filters.compiler import Context
+from siyu.lake.derived import rebuild
 from siyu.lake.store import Lake
 from siyu.tiers.scores import day_number
 
@@ -220,6 +221,8 @@ def tiny() -> Iterator[duckdb.DuckDBPyConnection]:
     lake = Lake(None)
     with lake.write() as con:
         build(con)
+        for ws in (1, 2):
+            rebuild(con, ws)
         yield con
 
 

@@ -162,6 +162,90 @@ def test_deleted_contacts_and_tags_leave_the_copy(session_factory: sessionmaker[
     assert rows(lake, "SELECT count(*) FROM contact_tags") == [(0,)]
 
 
+def order_days(lake: Lake) -> list[tuple[Any, ...]]:
+    return rows(lake, "SELECT contact_id, paid_day, orders, amount_fen FROM order_days ORDER BY 1, 2")
+
+
+def order_days_from_scratch(lake: Lake) -> list[tuple[Any, ...]]:
+    return rows(
+        lake,
+        "SELECT contact_id, paid_day, count(*), sum(amount_fen) FROM orders "
+        "GROUP BY contact_id, paid_day ORDER BY 1, 2",
+    )
+
+
+def test_order_days_follow_new_orders_merges_and_deletions(session_factory: sessionmaker[Session], lake: Lake) -> None:
+    ids = seed(session_factory)
+    sync_workspace(session_factory, lake, ids["ws"])
+    day = (date(2026, 5, 2) - date(1970, 1, 1)).days  # 00:30 local time on 2 May
+    assert order_days(lake) == [(ids["li"], day, 1, 12_900)]  # gross: refunds apply when scores are computed
+    with transaction(session_factory, workspace_id=ids["ws"]) as session:
+        li, wang = session.get(Contact, ids["li"]), session.get(Contact, ids["wang"])
+        assert li is not None
+        assert wang is not None
+        add_order(session, li, "A-2", 5_000, T + timedelta(hours=2))  # the same local day: one row, 2 orders
+        add_order(session, wang, "B-1", 3_000, T + timedelta(days=3))
+    sync_workspace(session_factory, lake, ids["ws"])
+    assert order_days(lake) == [(ids["li"], day, 2, 17_900), (ids["wang"], day + 3, 1, 3_000)]
+    with transaction(session_factory, workspace_id=ids["ws"]) as session:
+        record = merging.merge(session, ids["wang"], ids["li"], rule="manual", evidence={}, actor_label="test")
+    sync_workspace(session_factory, lake, ids["ws"])
+    assert order_days(lake) == [(ids["wang"], day, 2, 17_900), (ids["wang"], day + 3, 1, 3_000)]
+    assert order_days(lake) == order_days_from_scratch(lake)
+    with transaction(session_factory, workspace_id=ids["ws"]) as session:
+        merging.unmerge(session, record.id, actor_label="test")
+    sync_workspace(session_factory, lake, ids["ws"])
+    assert (
+        order_days(lake)
+        == order_days_from_scratch(lake)
+        == [
+            (ids["li"], day, 2, 17_900),
+            (ids["wang"], day + 3, 1, 3_000),
+        ]
+    )
+    with transaction(session_factory, workspace_id=ids["ws"]) as session:
+        session.execute(delete(Contact).where(Contact.id == ids["wang"]))
+    sync_workspace(session_factory, lake, ids["ws"])
+    assert order_days(lake) == [(ids["li"], day, 2, 17_900)]
+
+
+def test_relation_events_follow_new_events_merges_and_deletions(
+    session_factory: sessionmaker[Session], lake: Lake
+) -> None:
+    ids = seed(session_factory)
+    with transaction(session_factory, workspace_id=ids["ws"]) as session:
+        li = session.get(Contact, ids["li"])
+        assert li is not None
+        add_event(session, li, "contact_added", T)
+    sync_workspace(session_factory, lake, ids["ws"])  # the first copy
+    relations = "SELECT contact_id, name FROM relation_events ORDER BY event_pk"
+    assert rows(lake, relations) == [(ids["li"], "contact_added")]
+    with transaction(session_factory, workspace_id=ids["ws"]) as session:
+        wang = session.get(Contact, ids["wang"])
+        assert wang is not None
+        add_event(session, wang, "contact_added", T + timedelta(days=1))
+        add_event(session, wang, "page_view", T + timedelta(days=1))  # not a relation event
+        add_event(session, wang, "contact_deleted", T + timedelta(days=2))
+    sync_workspace(session_factory, lake, ids["ws"])
+    assert rows(lake, relations) == [
+        (ids["li"], "contact_added"),
+        (ids["wang"], "contact_added"),
+        (ids["wang"], "contact_deleted"),
+    ]
+    assert rows(lake, relations) == rows(
+        lake, "SELECT contact_id, name FROM events WHERE name LIKE 'contact_%' ORDER BY event_pk"
+    )
+    with transaction(session_factory, workspace_id=ids["ws"]) as session:
+        merging.merge(session, ids["wang"], ids["li"], rule="manual", evidence={}, actor_label="test")
+    sync_workspace(session_factory, lake, ids["ws"])
+    assert rows(lake, "SELECT DISTINCT contact_id FROM relation_events") == [(ids["wang"],)]
+    assert rows(lake, "SELECT count(*) FROM relation_events") == [(3,)]
+    with transaction(session_factory, workspace_id=ids["ws"]) as session:
+        session.execute(delete(Contact).where(Contact.id == ids["wang"]))
+    sync_workspace(session_factory, lake, ids["ws"])
+    assert rows(lake, "SELECT count(*) FROM relation_events") == [(0,)]
+
+
 def test_a_sync_that_fails_half_way_leaves_the_copy_as_it_was(
     session_factory: sessionmaker[Session], lake: Lake, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,6 +10,7 @@ from datetime import date, datetime
 import duckdb
 import pyarrow as pa
 
+from siyu.lake.derived import rebuild
 from siyu.metrics.queries import day
 
 WS = 3
@@ -47,6 +48,7 @@ def load(con: duckdb.DuckDBPyConnection) -> int:
         SELECT {WS}, customer, DATE '1970-01-01' + MIN(day), MIN(day), '{{}}' FROM cdnow GROUP BY customer"""
     )
     con.unregister("cdnow")
+    rebuild(con, WS)
     return n
 
 

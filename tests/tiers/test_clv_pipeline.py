@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from siyu.lake.derived import rebuild
 from siyu.lake.store import Lake
 from siyu.tiers import clv
 from siyu.tiers.refresh import clv_inputs_sql
@@ -57,6 +58,7 @@ def inputs() -> Iterator[dict[str, np.ndarray]]:
             "SELECT 1, contact_id, DATE '1970-01-01' + MIN(paid_day), MIN(paid_day), '{}' FROM cdnow "
             "GROUP BY contact_id"
         )
+        rebuild(con, 1)
         yield con.execute(clv_inputs_sql(1, day_number(CALIBRATION_END))).fetchnumpy()
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from siyu.lake.derived import rebuild
 from siyu.lake.store import Lake
 from siyu.tiers.explain import explain_scores
 from siyu.tiers.refresh import compute
@@ -112,6 +113,7 @@ def scored() -> Iterator[dict[int, dict[str, Any]]]:
     lake = Lake(None)
     with lake.write() as con:
         build(Store(con))
+        rebuild(con, WS)  # the derived tables, as the sync keeps them
         report = compute(con, WS, AS_OF, TierSettings())
         assert report.contacts == 15
         cursor = con.execute("SELECT * FROM contact_scores")
@@ -189,6 +191,7 @@ def test_lifecycle_changes_are_recorded() -> None:
     with lake.write() as con:
         store = Store(con)
         store.contact(1, joined_days_ago=10)
+        rebuild(con, WS)
         compute(con, WS, AS_OF, TierSettings())
         compute(con, WS, AS_OF, TierSettings())  # nothing changed: nothing recorded
         compute(con, WS, AS_OF + timedelta(days=40), TierSettings())  # no longer new, never touched since
@@ -210,6 +213,7 @@ def test_settings_change_the_tiers() -> None:
         store = Store(con)
         store.contact(1, joined_days_ago=100)
         store.order(1, 5, 100)
+        rebuild(con, WS)
         compute(con, WS, AS_OF, settings)
         assert con.execute("SELECT threshold_tier FROM contact_scores").fetchall() == [("vip",)]
 

@@ -6,7 +6,8 @@ windows, weeks and cohorts are integer arithmetic that every engine computes the
 Raw copies (kept current by :mod:`siyu.lake.sync`): ``contacts`` (live and merged; no names, phone
 numbers or e-mail addresses: analytics needs none), ``contact_properties`` (custom properties, one row
 per value, typed, so filters compare plain columns on every engine), ``contact_tags``, ``events``,
-``orders`` and ``refunds``. Computed (by refreshes): ``contact_scores``, ``lifecycle_history``,
+``orders`` and ``refunds``. Derived by the sync (:mod:`siyu.lake.derived`): ``order_days``,
+``relation_events``. Computed (by refreshes): ``contact_scores``, ``lifecycle_history``,
 ``segment_members``, ``segment_changes``.
 """
 
@@ -17,7 +18,7 @@ import duckdb
 from siyu.errors import SiyuError
 
 # Bump when a table changes: the store is derived data, so an older store is dropped and copied again.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 TABLES: dict[str, str] = {
     "sync_state": """
@@ -80,6 +81,23 @@ TABLES: dict[str, str] = {
         amount_fen BIGINT NOT NULL,
         refunded_at TIMESTAMP NOT NULL,
         refunded_day INTEGER NOT NULL""",
+    # Derived from orders by the sync (siyu.lake.derived): one row per contact and purchase day.
+    "order_days": """
+        workspace_id BIGINT NOT NULL,
+        contact_id BIGINT NOT NULL,
+        paid_day INTEGER NOT NULL,
+        orders INTEGER NOT NULL,
+        amount_fen BIGINT NOT NULL""",
+    # Derived from events by the sync (siyu.lake.derived): the relation events, all the columns of events.
+    "relation_events": """
+        workspace_id BIGINT NOT NULL,
+        event_pk BIGINT NOT NULL,
+        contact_id BIGINT NOT NULL,
+        name VARCHAR NOT NULL,
+        occurred_at TIMESTAMP NOT NULL,
+        occurred_day INTEGER NOT NULL,
+        source VARCHAR,
+        properties VARCHAR""",
     "contact_scores": """
         workspace_id BIGINT NOT NULL,
         contact_id BIGINT NOT NULL,

@@ -13,6 +13,8 @@ SCOPED = {
     "contacts": ("scope_contacts", "contact_id"),
     "events": ("scope_events", "contact_id"),
     "orders": ("scope_orders", "contact_id"),
+    "order_days": ("scope_order_days", "contact_id"),
+    "relation_events": ("scope_relation_events", "contact_id"),
     "contact_properties": ("scope_properties", "contact_id"),
     "refunds": ("scope_refunds", "order_pk"),
 }

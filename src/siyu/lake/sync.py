@@ -15,6 +15,9 @@ the next one starts from the same place.
 * A merge or unmerge (``merge_record.updated_at``) moves events, orders, identities and tags between two
   contacts: both are copied again whole.
 * Deleted contacts are found by count and removed with everything they had; deleted tags likewise.
+* The derived tables (:mod:`siyu.lake.derived`) follow: ``order_days`` is rebuilt for the contacts whose
+  orders changed, ``relation_events`` gets the new relation events, and both are rebuilt for merged,
+  unmerged and deleted contacts and after a whole copy.
 
 Times arrive in UTC and are stored as the workspace's local wall-clock time; when the workspace's time
 zone changes, its copy is rebuilt.
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,6 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.kit.db import WORKSPACE_KEY, read_only
 from siyu.kit.time import utcnow
+from siyu.lake.derived import DERIVED, RELATION_EVENTS, rebuild, rebuild_order_days, rebuild_relation_events
 from siyu.lake.rows import APPEND_ONLY, Reader, Source, Writer, parse_utc, sources_for, utc_text
 from siyu.lake.store import Lake, first_row
 from siyu.models import PropertyDefinition, Workspace
@@ -155,6 +159,8 @@ def _sync(
         state.rows.clear()
 
     # 1. Rows that only grow, before any re-copy below (which would otherwise be copied twice).
+    ordered: set[int] = set()  # contacts whose orders changed: their order_days are rebuilt at the end
+    relations = replace(sources["event"], lake_table="relation_events")
     for name in APPEND_ONLY:
         source = sources[name]
         safe_id = state.get(name, "safe_id") or 0
@@ -164,8 +170,12 @@ def _sync(
         skip = safe_id if reader.dialect != "sqlite" and last_id > safe_id else None
         for page in reader.rows(source, "id > ?", [safe_id]):
             stats.add(name, writer.insert(source, page, skip_existing_above=skip))
+            if name == "event" and not full:
+                writer.insert(relations, [row for row in page if row[2] in RELATION_EVENTS], skip_existing_above=skip)
             ids = [row[0] for row in page]
             if not full:
+                if name == "sales_order":
+                    ordered.update(row[1] for row in page)
                 if source.contact_column is not None:
                     stats.touched.update(row[1] for row in page)
                 else:
@@ -232,12 +242,18 @@ def _sync(
                 merge_latest_dt = stamp if merge_latest_dt is None else max(merge_latest_dt, stamp)
         if moved:
             _recopy(reader, writer, sources, moved, types)
+            ordered.update(moved)
+            rebuild_relation_events(writer.lake, ws, moved)
             stats.recopied_contacts = len(moved)
             stats.touched.update(moved)
         state.put("merge", last_time=merge_latest_dt)
 
     # 4. Deleted contacts and deleted tags.
     stats.deleted_contacts = _drop_deleted(reader, writer)
+    if full:
+        rebuild(writer.lake, ws)
+    else:
+        rebuild_order_days(writer.lake, ws, ordered)
 
     if state.get("contact", "last_time") is None:
         state.put("contact", last_time=None)
@@ -283,7 +299,7 @@ def _drop_deleted(reader: Reader, writer: Writer) -> int:
         ]
     finally:
         writer.lake.unregister("live")
-    writer.delete_contacts(gone, ("contacts", "contact_properties", "contact_tags", "events", "orders"))
+    writer.delete_contacts(gone, ("contacts", "contact_properties", "contact_tags", "events", "orders", *DERIVED))
     return len(gone)
 
 

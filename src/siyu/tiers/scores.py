@@ -48,7 +48,7 @@ def _quoted(names: tuple[str, ...]) -> str:
     return ", ".join("'" + n.replace("'", "''") + "'" for n in names)
 
 
-RAW_TABLES = ("contacts", "events", "orders", "refunds")
+RAW_TABLES = ("contacts", "events", "orders", "order_days", "relation_events", "refunds")
 
 
 def scores_query(
@@ -72,18 +72,18 @@ def scores_query(
     # Only integers from validated settings, the as-of time and validated event names are interpolated.
     sql = f"""
 WITH refunded AS (
-    SELECT order_pk, SUM(amount_fen) AS refunded_fen
-    FROM {t_["refunds"]} WHERE workspace_id = {ws} AND refunded_day <= {d}
-    GROUP BY order_pk
-), paid AS (
-    SELECT o.contact_id, o.paid_day, o.amount_fen - COALESCE(x.refunded_fen, 0) AS net_fen
-    FROM {t_["orders"]} AS o LEFT JOIN refunded AS x ON x.order_pk = o.order_pk
-    WHERE o.workspace_id = {ws} AND o.paid_day <= {d}
+    -- Refunds count from the day they were made; they are few, so they are applied to the day rows here.
+    SELECT o.contact_id, o.paid_day, SUM(x.amount_fen) AS refunded_fen
+    FROM {t_["refunds"]} AS x JOIN {t_["orders"]} AS o ON o.order_pk = x.order_pk AND o.workspace_id = {ws}
+    WHERE x.workspace_id = {ws} AND x.refunded_day <= {d} AND o.paid_day <= {d}
+    GROUP BY o.contact_id, o.paid_day
 ), daily AS (
-    -- One row per contact and purchase day: the orders of a day are one purchase for CLV (the CDNOW
-    -- convention), and everything per contact is summed from these fewer rows.
-    SELECT contact_id, paid_day, COUNT(*) AS orders, SUM(net_fen) AS net_fen
-    FROM paid GROUP BY contact_id, paid_day
+    -- One row per contact and purchase day (kept by the sync, siyu.lake.derived): the orders of a day are
+    -- one purchase for CLV (the CDNOW convention), and everything per contact is summed from these rows.
+    SELECT p.contact_id, p.paid_day, p.orders, p.amount_fen - COALESCE(r.refunded_fen, 0) AS net_fen
+    FROM {t_["order_days"]} AS p
+    LEFT JOIN refunded AS r ON r.contact_id = p.contact_id AND r.paid_day = p.paid_day
+    WHERE p.workspace_id = {ws} AND p.paid_day <= {d}
 ), buyers AS (
     SELECT contact_id,
         MAX(paid_day) AS last_order_day,
@@ -121,7 +121,7 @@ WITH refunded AS (
     SELECT contact_id,
         MAX(CASE WHEN name = 'contact_deleted' THEN occurred_at END) AS deleted_at,
         MAX(CASE WHEN name = 'contact_added' THEN occurred_at END) AS added_at
-    FROM {t_["events"]}
+    FROM {t_["relation_events"]}
     WHERE workspace_id = {ws} AND occurred_day <= {d} AND name IN ('contact_added', 'contact_deleted')
     GROUP BY contact_id
 ), ranked AS (

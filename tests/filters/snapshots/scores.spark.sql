@@ -1,34 +1,30 @@
 WITH refunded AS (
-  SELECT
-    order_pk,
-    SUM(amount_fen) AS refunded_fen
-  FROM refunds
-  WHERE
-    workspace_id = 3 AND refunded_day <= 20634
-  GROUP BY
-    order_pk
-), paid AS (
+  /* Refunds count from the day they were made; they are few, so they are applied to the day rows here. */
   SELECT
     o.contact_id,
     o.paid_day,
-    o.amount_fen - COALESCE(x.refunded_fen, 0) AS net_fen
-  FROM orders AS o
-  LEFT JOIN refunded AS x
-    ON x.order_pk = o.order_pk
+    SUM(x.amount_fen) AS refunded_fen
+  FROM refunds AS x
+  JOIN orders AS o
+    ON o.order_pk = x.order_pk AND o.workspace_id = 3
   WHERE
-    o.workspace_id = 3 AND o.paid_day <= 20634
-), daily AS (
-  /* One row per contact and purchase day: the orders of a day are one purchase for CLV (the CDNOW */
-  /* convention), and everything per contact is summed from these fewer rows. */
-  SELECT
-    contact_id,
-    paid_day,
-    COUNT(*) AS orders,
-    SUM(net_fen) AS net_fen
-  FROM paid
+    x.workspace_id = 3 AND x.refunded_day <= 20634 AND o.paid_day <= 20634
   GROUP BY
-    contact_id,
-    paid_day
+    o.contact_id,
+    o.paid_day
+), daily AS (
+  /* One row per contact and purchase day (kept by the sync, siyu.lake.derived): the orders of a day are */
+  /* one purchase for CLV (the CDNOW convention), and everything per contact is summed from these rows. */
+  SELECT
+    p.contact_id,
+    p.paid_day,
+    p.orders,
+    p.amount_fen - COALESCE(r.refunded_fen, 0) AS net_fen
+  FROM order_days AS p
+  LEFT JOIN refunded AS r
+    ON r.contact_id = p.contact_id AND r.paid_day = p.paid_day
+  WHERE
+    p.workspace_id = 3 AND p.paid_day <= 20634
 ), buyers AS (
   SELECT
     contact_id,
@@ -107,7 +103,7 @@ WITH refunded AS (
     contact_id,
     MAX(CASE WHEN name = 'contact_deleted' THEN occurred_at END) AS deleted_at,
     MAX(CASE WHEN name = 'contact_added' THEN occurred_at END) AS added_at
-  FROM events
+  FROM relation_events
   WHERE
     workspace_id = 3
     AND occurred_day <= 20634
