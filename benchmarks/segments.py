@@ -337,9 +337,11 @@ def _add_events(folder: Path, n: int) -> dict[str, Any]:
     (last,) = db.execute("SELECT max(id) FROM event").fetchone()
     (contacts,) = db.execute("SELECT count(*) FROM contact").fetchone()
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.000000")
+    # Other contacts each run (the offset is the last event id): every run moves about as many memberships.
+    touched = [1 + (i * 7919 + last) % contacts for i in range(n)]
     rows = [
-        (1, 1 + (i * 7919) % contacts, f"delta-{last}-{i}", "link_clicked", now, now, "bench", '{"page":"/item/1"}')
-        for i in range(n)
+        (1, cid, f"delta-{last}-{i}", "link_clicked", now, now, "bench", '{"page":"/item/1"}')
+        for i, cid in enumerate(touched)
     ]
     db.executemany(
         "INSERT INTO event (workspace_id, contact_id, event_id, name, occurred_at, received_at, source, properties) "

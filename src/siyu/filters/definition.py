@@ -433,6 +433,18 @@ def references(definition: Definition) -> dict[str, set[Any]]:
     return found
 
 
+def event_window_days(definition: Definition) -> int | None:
+    """How many days back the definition's event tests look: the longest ``within_days``, ``None`` when
+    one looks at all time, 0 without event tests. (What an incremental refresh must copy of the events.)"""
+    longest = 0
+    for _, leaf in leaves(definition):
+        if isinstance(leaf, EventTest):
+            if leaf.within_days is None:
+                return None
+            longest = max(longest, leaf.within_days)
+    return longest
+
+
 def is_date_text(value: object) -> bool:
     if not isinstance(value, str):
         return False

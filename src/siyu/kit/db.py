@@ -178,12 +178,29 @@ def _refuse_cross_workspace_writes(session: Session, _ctx: Any, _instances: Any)
 def refresh_planner_statistics(session: Session) -> None:
     """SQLite: update the query planner's statistics (``ANALYZE``, sampled: a few milliseconds even on
     millions of rows). Without them SQLite takes every ``workspace_id = ?`` for selective and may search
-    a workspace's whole index instead of a primary key. PostgreSQL keeps its own (autovacuum)."""
+    a workspace's whole index instead of a primary key. PostgreSQL keeps its own (autovacuum).
+
+    A sample of a thousand index entries cannot tell how many rows share one ``workspace_id`` (all it
+    saw did), so the statistics of the workspace indexes are set from the number of workspaces: with one
+    workspace, ``workspace_id = ?`` selects every row, and a delete of 2,000 members by primary key
+    is no longer planned as a search of the workspace's millions (1.1 s → milliseconds)."""
     if session.get_bind().dialect.name != "sqlite":
         return
     connection = session.connection()
     connection.exec_driver_sql("PRAGMA analysis_limit=1000")
     connection.exec_driver_sql("ANALYZE")
+    workspaces = max(1, int(connection.exec_driver_sql("SELECT count(*) FROM workspace").scalar() or 0))
+    rows = connection.exec_driver_sql(
+        "SELECT tbl, idx, stat FROM sqlite_stat1 WHERE idx LIKE 'ix!_%!_workspace!_id' ESCAPE '!'"
+    ).all()
+    for table, index, stat in rows:
+        total = int(str(stat).split()[0])
+        connection.exec_driver_sql(
+            "UPDATE sqlite_stat1 SET stat = ? WHERE tbl = ? AND idx = ?",
+            (f"{total} {max(1, total // workspaces)}", table, index),
+        )
+    if rows:
+        connection.exec_driver_sql("ANALYZE sqlite_schema")  # reload the statistics
 
 
 def add_unique(session: Session, row: Any) -> bool:

@@ -20,17 +20,30 @@ SCOPED = {
 }
 
 
-def scope_tables(con: duckdb.DuckDBPyConnection, workspace_id: int, contact_ids: Collection[int]) -> dict[str, str]:
-    """Create the copies for ``contact_ids``; returns the table mapping the compilers take."""
+def scope_tables(
+    con: duckdb.DuckDBPyConnection,
+    workspace_id: int,
+    contact_ids: Collection[int],
+    *,
+    events_from_day: int | None = None,
+) -> dict[str, str]:
+    """Create the copies for ``contact_ids``; returns the table mapping the compilers take. With
+    ``events_from_day``, only events of that day (a day number) and later are copied: the events table
+    is the biggest, its rows are in time order, and the queries that follow look back so far only."""
     con.register("scope_ids", pa.table({"contact_id": pa.array(sorted(set(contact_ids)), type=pa.int64())}))
     ws = int(workspace_id)
     try:
         for table, (copy, _) in SCOPED.items():
             if table == "refunds":
                 continue
+            since = (
+                f" AND occurred_day >= {int(events_from_day)}"
+                if table == "events" and events_from_day is not None
+                else ""
+            )
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE {copy} AS SELECT * FROM {table} "  # noqa: S608 - our names only
-                f"WHERE workspace_id = {ws} AND contact_id IN (SELECT contact_id FROM scope_ids)"
+                f"WHERE workspace_id = {ws}{since} AND contact_id IN (SELECT contact_id FROM scope_ids)"
             )
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE scope_refunds AS SELECT * FROM refunds WHERE workspace_id = {ws} "  # noqa: S608

@@ -100,6 +100,20 @@ def sync_workspace(
     progress: Progress | None = None,
 ) -> SyncStats:
     """Bring the lake's copy of one workspace up to date (everything again when ``full``)."""
+    with lake.write() as con:
+        return sync_into(con, factory, workspace_id, full=full, progress=progress)
+
+
+def sync_into(
+    con: duckdb.DuckDBPyConnection,
+    factory: sessionmaker[Session],
+    workspace_id: int,
+    *,
+    full: bool = False,
+    progress: Progress | None = None,
+) -> SyncStats:
+    """:func:`sync_workspace` on a connection the caller holds open for writing (a refresh that goes on
+    with the same connection saves closing and opening the store again)."""
     started = time.perf_counter()
     stats = SyncStats(workspace_id)
     session = factory()
@@ -114,22 +128,21 @@ def sync_workspace(
         sources = sources_for(reader.dialect)
         overlap = SQLITE_OVERLAP if reader.dialect == "sqlite" else PG_OVERLAP
         now = utcnow()
-        with lake.write() as con:
-            con.execute("BEGIN")
-            try:
-                state = _State(con, workspace_id)
-                known_tz = {v.get("timezone") for v in state.rows.values()} if state.rows else set()
-                full = full or not state.rows or known_tz != {workspace.timezone}
-                stats.full = full
-                writer = Writer(con, workspace_id, workspace.timezone)
-                _sync(reader, writer, state, sources, types, overlap, now, full, stats, progress)
-                if full and (stats.copied.get("event", 0) + stats.copied.get("sales_order", 0)) > CLUSTER_AFTER:
-                    cluster(con)
-                state.save(workspace.timezone, now.replace(tzinfo=None))
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+        con.execute("BEGIN")
+        try:
+            state = _State(con, workspace_id)
+            known_tz = {v.get("timezone") for v in state.rows.values()} if state.rows else set()
+            full = full or not state.rows or known_tz != {workspace.timezone}
+            stats.full = full
+            writer = Writer(con, workspace_id, workspace.timezone)
+            _sync(reader, writer, state, sources, types, overlap, now, full, stats, progress)
+            if full and (stats.copied.get("event", 0) + stats.copied.get("sales_order", 0)) > CLUSTER_AFTER:
+                cluster(con)
+            state.save(workspace.timezone, now.replace(tzinfo=None))
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
     finally:
         session.rollback()
         session.close()

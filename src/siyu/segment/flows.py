@@ -28,17 +28,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from siyu.errors import InvalidInput
 from siyu.filters.compiler import BrokenReference, Context, DefinitionProblem, compile_segment, render
 from siyu.filters.context import load_context, local_now
-from siyu.filters.definition import parse, references
+from siyu.filters.definition import event_window_days, parse, references
 from siyu.kit.db import refresh_planner_statistics, transaction
 from siyu.kit.time import utcnow
 from siyu.lake.scope import drop_scope, scope_tables
 from siyu.lake.store import Lake, first_row
-from siyu.lake.sync import SyncStats, sync_workspace
+from siyu.lake.sync import SyncStats, sync_into
 from siyu.models import Segment, Tag, Workspace
 from siyu.segment import membership, repository
 from siyu.tag import service as tagging
 from siyu.tiers import refresh as tiers
-from siyu.tiers.settings import parse_settings
+from siyu.tiers.scores import day_number, event_horizon_days
+from siyu.tiers.settings import TierSettings, parse_settings
 
 Progress = Callable[[str, int, int], None]
 MODES = ("full", "incremental")
@@ -124,19 +125,22 @@ def refresh_workspace(
         phases[name] = now - phase_started
         phase_started = now
 
-    stats = sync_workspace(factory, lake, workspace_id)
-    phase("sync")
-    with transaction(factory, workspace_id=workspace_id) as session:
-        workspace = session.get(Workspace, workspace_id)
-        assert workspace is not None
-        settings = parse_settings(workspace.tier_settings)
-        moment = as_of or local_now(workspace.timezone)
-        context = load_context(session, workspace_id, as_of=moment)
-    report = RefreshReport(workspace_id, mode, moment, stats, phases=phases)
-    with lake.write() as con:
+    with lake.write() as con:  # one opening of the store for the sync and the rest
+        stats = sync_into(con, factory, workspace_id)
+        phase("sync")
+        with transaction(factory, workspace_id=workspace_id) as session:
+            workspace = session.get(Workspace, workspace_id)
+            assert workspace is not None
+            settings = parse_settings(workspace.tier_settings)
+            moment = as_of or local_now(workspace.timezone)
+            context = load_context(session, workspace_id, as_of=moment)
+            lookback = _event_lookback(session, settings)
+        report = RefreshReport(workspace_id, mode, moment, stats, phases=phases)
         incremental = mode == "incremental" and _has_scores(con, workspace_id)
         dirty: set[int] | None = set(stats.touched) if incremental else None
-        tables = scope_tables(con, workspace_id, dirty) if dirty else None
+        since = None if lookback is None else day_number(moment) - lookback
+        tables = scope_tables(con, workspace_id, dirty, events_from_day=since) if dirty else None
+        phase("scope")
         try:
             if dirty is None or dirty:
                 con.execute("BEGIN")
@@ -163,6 +167,22 @@ def refresh_workspace(
         refresh_planner_statistics(session)  # the refresh wrote memberships, tags and events
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _event_lookback(session: Session, settings: TierSettings) -> int | None:
+    """How many days of events the tiers, the auto-tags and the segments read (None: all of them)."""
+    longest = event_horizon_days(settings)
+    definitions = list(session.scalars(select(Segment.definition)))
+    definitions += list(session.scalars(select(Tag.rule).where(Tag.rule.is_not(None))))
+    for raw in definitions:
+        try:
+            days = event_window_days(parse(raw))
+        except InvalidInput:  # flagged when compiled; it reads nothing
+            continue
+        if days is None:
+            return None
+        longest = max(longest, days)
+    return longest
 
 
 def _has_scores(con: duckdb.DuckDBPyConnection, ws: int) -> bool:

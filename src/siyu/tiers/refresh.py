@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from siyu.lake.store import first_row
 from siyu.tiers import clv
-from siyu.tiers.scores import CELLS, EPOCH, SCORE_COLUMNS, scores_query
+from siyu.tiers.scores import CELLS, EPOCH, SCORE_COLUMNS, scores_query, scores_sql
 from siyu.tiers.settings import TierSettings
 
 CLV_MODEL = "clv"
@@ -66,7 +66,7 @@ def compute(
     started = time.perf_counter()
     ws = int(workspace_id)
     incremental = tables is not None
-    query = scores_query(ws, as_of, settings, tables).sql(dialect="duckdb")
+    query = scores_sql(ws, as_of, settings, tables)
     con.execute(f"CREATE OR REPLACE TEMP TABLE base_scores AS {query}")
     if incremental:
         _place_rfm(con, ws, settings)
