@@ -25,7 +25,7 @@ import pyarrow as pa
 RELATION_EVENTS = ("contact_added", "contact_deleted")
 _RELATION_NAMES = ", ".join(f"'{name}'" for name in RELATION_EVENTS)
 
-# derived table → (how its rows are made from the raw copies, for the contacts of "derived_contacts" or all)
+# derived table → the SELECT that makes its rows from the raw copies ({contacts}: only those in "derived_contacts")
 _DERIVED = {
     "order_days": "SELECT workspace_id, contact_id, paid_day, count(*), sum(amount_fen) FROM orders "
     "WHERE workspace_id = ? {contacts} GROUP BY workspace_id, contact_id, paid_day",
