@@ -8,6 +8,7 @@ import dataclasses
 import importlib.resources
 import math
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ import pytest
 from numpy.typing import NDArray
 
 from siyu.tiers import clv
+from siyu.tiers.clv import optimise
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # lifetimes sets a pandas option that pandas 3 deprecates
@@ -491,3 +493,14 @@ def test_other_bad_input() -> None:
         arguments: dict[str, float] = {"horizon": 10.0, "discount_rate": 0.0, "period": 1.0, keyword: bad}
         with pytest.raises(ValueError, match=keyword):
             clv.customer_lifetime_value(PUBLISHED_BGNBD, PUBLISHED_GG, [1], [2.0], [4.0], [10.0], **arguments)
+
+
+def test_the_simplex_rescue_is_kept_for_stops_far_from_an_optimum() -> None:
+    def slope(g: float) -> Callable[[FloatArray], tuple[float, FloatArray]]:
+        return lambda theta: (float(g * theta.sum()), np.full(theta.shape, g))
+
+    inside = np.array([0.5, -1.0])
+    assert optimise._worth_rescuing(slope(1e-2), inside)  # a failed line search: try the simplex
+    assert not optimise._worth_rescuing(slope(4e-6), inside)  # nearly flat: the data hardly identify the parameters
+    assert not optimise._worth_rescuing(slope(1e-2), np.array([18.0, 0.0]))  # at a bound: the data do not identify it
+    assert optimise._worth_rescuing(slope(1e-2), np.array([np.nan, 0.0]))

@@ -14,8 +14,9 @@ import pytest
 
 from siyu.lake.derived import rebuild
 from siyu.lake.store import Lake
+from siyu.tiers import clv
 from siyu.tiers.explain import explain_scores
-from siyu.tiers.refresh import compute
+from siyu.tiers.refresh import CLV_START, compute
 from siyu.tiers.scores import day_number
 from siyu.tiers.settings import TierSettings, parse_settings
 
@@ -244,3 +245,39 @@ def test_explanations_quote_the_figures(scored: dict[int, dict[str, Any]]) -> No
         explain_scores(dict(scored[11], days_since_touch=10, days_since_joined=10), TierSettings())["rfm"]["result"]
         is None
     )
+
+
+def test_a_fit_that_does_not_converge_predicts_nothing_and_the_next_one_starts_where_it_ended(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Data the models cannot identify fail the same way at every full refresh; starting from the last
+    # attempt, the optimiser gets there again in a few steps. The attempt is never used to predict.
+    starts: list[clv.BGNBDParams | None] = []
+    found = clv.BGNBDParams(r=0.5, alpha=4.0, a=1e-8, b=3.0)
+
+    def not_converging(*args: Any, initial: clv.BGNBDParams | None = None, **kwargs: Any) -> clv.BGNBDFit:
+        starts.append(initial)
+        return clv.BGNBDFit(found, -1.0, 8, 8, converged=False, iterations=3, message="a parameter ran to its bound")
+
+    monkeypatch.setattr(clv, "fit_bgnbd", not_converging)
+    settings = parse_settings({"clv": {"min_repeat_buyers": 5}})
+    lake = Lake(None)
+    with lake.write() as con:
+        store = Store(con)
+        for cid in range(1, 9):
+            store.contact(cid, joined_days_ago=120)
+            for days_ago in (100, 60 - cid, 20 + cid):
+                store.order(cid, days_ago, 10_000 + 500 * cid)
+        rebuild(con, WS)
+        first = compute(con, WS, AS_OF, settings)
+        kept = dict(con.execute("SELECT model, params FROM model_params").fetchall())
+        predicted = con.execute("SELECT count(clv_purchases) FROM contact_scores").fetchall()
+        second = compute(con, WS, AS_OF, settings)
+    assert not first.clv.fitted
+    assert not second.clv.fitted
+    assert "did not converge" in first.clv.reason
+    assert "bound" in first.clv.reason
+    assert set(kept) == {CLV_START}  # no converged fit to predict with
+    assert json.loads(kept[CLV_START])["bgnbd"] == [0.5, 4.0, 1e-8, 3.0]
+    assert predicted == [(0,)]
+    assert starts == [None, found]

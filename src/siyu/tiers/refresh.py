@@ -14,6 +14,7 @@ Runs inside the caller's DuckDB transaction: the scores of a workspace change al
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,7 +29,8 @@ from siyu.tiers import clv
 from siyu.tiers.scores import CELLS, EPOCH, SCORE_COLUMNS, scores_query, scores_sql
 from siyu.tiers.settings import TierSettings
 
-CLV_MODEL = "clv"
+CLV_MODEL = "clv"  # the last fit that converged: what predictions use
+CLV_START = "clv_start"  # the last attempt, converged or not: where the next fit starts
 
 
 @dataclass
@@ -178,9 +180,17 @@ def _clv(
     inputs = {k: np.ma.filled(v.astype(np.float64), np.nan) if k == "m" else np.asarray(v) for k, v in raw.items()}
     outcome = ClvOutcome(False, customers=len(inputs["x"]))
     if tables is None:
-        fitted = _fit(inputs, settings, outcome, _kept(con, ws))
-        if fitted is not None:
-            _keep(con, ws, as_of, *fitted)
+        attempt = _fit(inputs, settings, outcome, _kept(con, ws, CLV_START) or _kept(con, ws, CLV_MODEL))
+        fitted = None
+        if attempt is not None:
+            pair, converged = attempt
+            if _finite(pair):
+                # Data the models cannot identify (nobody drops out, say) fail the same way at every full
+                # refresh: starting from the last attempt, the next one gets there in a few steps.
+                _keep(con, ws, as_of, *pair, model=CLV_START)
+            if converged:
+                _keep(con, ws, as_of, *pair)
+                fitted = pair
     else:
         fitted = _kept(con, ws)
         if fitted is None:
@@ -223,9 +233,10 @@ def _fit(
     settings: TierSettings,
     outcome: ClvOutcome,
     previous: tuple[clv.BGNBDParams, clv.GammaGammaParams] | None,
-) -> tuple[clv.BGNBDParams, clv.GammaGammaParams] | None:
-    """Fit both models; the last fit's parameters are the starting point (a day's new orders move them
-    little, so the optimiser needs a few steps instead of dozens)."""
+) -> tuple[tuple[clv.BGNBDParams, clv.GammaGammaParams], bool] | None:
+    """Fit both models from ``previous`` (a day's new orders move the parameters little, so the optimiser
+    needs a few steps instead of dozens). Returns the parameters found and whether both fits converged
+    (None: too little history to try)."""
     x = inputs["x"].astype(np.float64)
     repeat = (x > 0) & (np.nan_to_num(inputs["m"].astype(np.float64), nan=0.0) > 0)
     outcome.repeat_buyers = int(repeat.sum())
@@ -239,24 +250,36 @@ def _fit(
     start_bgnbd, start_gg = previous if previous is not None else (None, None)
     fit = clv.fit_bgnbd(compressed.x, compressed.t_x, compressed.T, compressed.weights, initial=start_bgnbd)
     gg = clv.fit_gamma_gamma(x[repeat], inputs["m"].astype(np.float64)[repeat], initial=start_gg)
-    if not (fit.converged and gg.converged) or gg.params.q <= 1.0:
+    converged = fit.converged and gg.converged and gg.params.q > 1.0
+    if not converged:
         outcome.reason = f"the fit did not converge ({fit.message}; {gg.message})"
-        return None
-    return fit.params, gg.params
+    return (fit.params, gg.params), converged
+
+
+def _finite(pair: tuple[clv.BGNBDParams, clv.GammaGammaParams]) -> bool:
+    bgnbd, gg = pair
+    values = (bgnbd.r, bgnbd.alpha, bgnbd.a, bgnbd.b, gg.p, gg.q, gg.gamma)
+    return all(math.isfinite(v) and v > 0 for v in values)
 
 
 def _keep(
-    con: duckdb.DuckDBPyConnection, ws: int, as_of: datetime, bgnbd: clv.BGNBDParams, gg: clv.GammaGammaParams
+    con: duckdb.DuckDBPyConnection,
+    ws: int,
+    as_of: datetime,
+    bgnbd: clv.BGNBDParams,
+    gg: clv.GammaGammaParams,
+    *,
+    model: str = CLV_MODEL,
 ) -> None:
     params = {"bgnbd": [bgnbd.r, bgnbd.alpha, bgnbd.a, bgnbd.b], "gamma_gamma": [gg.p, gg.q, gg.gamma]}
-    con.execute("DELETE FROM model_params WHERE workspace_id = ? AND model = ?", [ws, CLV_MODEL])
-    con.execute("INSERT INTO model_params VALUES (?, ?, ?, ?)", [ws, CLV_MODEL, json.dumps(params), as_of])
+    con.execute("DELETE FROM model_params WHERE workspace_id = ? AND model = ?", [ws, model])
+    con.execute("INSERT INTO model_params VALUES (?, ?, ?, ?)", [ws, model, json.dumps(params), as_of])
 
 
-def _kept(con: duckdb.DuckDBPyConnection, ws: int) -> tuple[clv.BGNBDParams, clv.GammaGammaParams] | None:
-    row = first_row(
-        con.execute("SELECT params FROM model_params WHERE workspace_id = ? AND model = ?", [ws, CLV_MODEL])
-    )
+def _kept(
+    con: duckdb.DuckDBPyConnection, ws: int, model: str = CLV_MODEL
+) -> tuple[clv.BGNBDParams, clv.GammaGammaParams] | None:
+    row = first_row(con.execute("SELECT params FROM model_params WHERE workspace_id = ? AND model = ?", [ws, model]))
     if row is None:
         return None
     params = json.loads(row[0])
