@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from siyu.errors import InvalidInput
-from siyu.filters.definition import Definition, leaves, parse, references
+from siyu.filters.definition import Definition, event_window_days, leaves, parse, references
 
 GOOD = {
     "version": 1,
@@ -123,3 +123,13 @@ def test_size_limits() -> None:
     assert "deeper than 12" in problems({"root": deep})[0][1]
     wide = {"op": "or", "children": [{"op": "and", "children": [{"op": "tag", "tag_id": 1}] * 50}] * 5}
     assert "more than 200 nodes" in problems({"root": wide})[0][1]
+
+
+def test_event_window_days_is_the_longest_look_back() -> None:
+    def tree(*leaves: dict[str, Any]) -> Any:
+        return parse({"version": 1, "root": {"op": "or", "children": list(leaves)}})
+
+    clicked = {"op": "event", "name": "link_clicked"}
+    assert event_window_days(tree({"op": "tag", "tag_id": 1})) == 0
+    assert event_window_days(tree({**clicked, "within_days": 7}, {**clicked, "within_days": 90})) == 90
+    assert event_window_days(tree({**clicked, "within_days": 7}, clicked)) is None  # all time

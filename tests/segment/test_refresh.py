@@ -81,6 +81,32 @@ def test_changes_move_contacts_in_and_out_once(world: World) -> None:
         assert seg.size == 0
 
 
+def test_an_incremental_refresh_reads_as_far_back_as_the_segments_look(world: World) -> None:
+    # The touched contacts' events are copied only as far back as some reader looks: a test without a
+    # window needs them all, one with a window only its days.
+    c = world.contacts
+    ever_root = {"op": "event", "name": "coupon_redeemed", "min_count": 2}
+    ever = world.segment("用过两次券", ever_root)
+    recent = world.segment("近7天用过两次", {**ever_root, "within_days": 7})
+    world.event("wang", "coupon_redeemed", days_ago=400)  # older than any tier looks
+    refresh(world)
+    assert world.members(ever) == set()
+    world.event("wang", "coupon_redeemed")
+    report = refresh(world, "incremental")
+    assert c["wang"] in report.sync.touched
+    assert world.members(ever) == {c["wang"]}  # the coupon of 400 days ago was read
+    assert world.members(recent) == set()  # one coupon in the last 7 days
+    world.event("wang", "coupon_redeemed", days_ago=2)
+    refresh(world, "incremental")
+    assert world.members(recent) == {c["wang"]}
+    assert world.members(recent) == membership_by_full_refresh(world, recent)
+
+
+def membership_by_full_refresh(world: World, segment_id: int) -> set[int]:
+    refresh(world)
+    return world.members(segment_id)
+
+
 def test_static_segments_keep_their_members(world: World) -> None:
     c = world.contacts
     frozen = world.segment("名单", SENSITIVE, kind="static")

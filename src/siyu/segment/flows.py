@@ -134,7 +134,7 @@ def refresh_workspace(
             settings = parse_settings(workspace.tier_settings)
             moment = as_of or local_now(workspace.timezone)
             context = load_context(session, workspace_id, as_of=moment)
-            lookback = _event_lookback(session, settings)
+            lookback = _event_lookback(session, settings) if mode == "incremental" else None
         report = RefreshReport(workspace_id, mode, moment, stats, phases=phases)
         incremental = mode == "incremental" and _has_scores(con, workspace_id)
         dirty: set[int] | None = set(stats.touched) if incremental else None
