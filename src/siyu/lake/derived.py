@@ -58,13 +58,6 @@ def rebuild_order_days(con: duckdb.DuckDBPyConnection, workspace_id: int, contac
     _rebuild(con, "order_days", int(workspace_id), contact_ids)
 
 
-def rebuild_relation_events(
-    con: duckdb.DuckDBPyConnection, workspace_id: int, contact_ids: Collection[int] | None
-) -> None:
-    """Copy the relation events of ``contact_ids`` (``None``: of the whole workspace) again from ``events``."""
-    _rebuild(con, "relation_events", int(workspace_id), contact_ids)
-
-
 def rebuild(con: duckdb.DuckDBPyConnection, workspace_id: int, contact_ids: Collection[int] | None = None) -> None:
     """Every derived table of ``contact_ids`` (``None``: of the whole workspace)."""
     for table in _DERIVED:

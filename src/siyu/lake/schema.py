@@ -20,6 +20,16 @@ from siyu.errors import SiyuError
 # Bump when a table changes: the store is derived data, so an older store is dropped and copied again.
 SCHEMA_VERSION = 4
 
+_EVENT_COLUMNS = """
+        workspace_id BIGINT NOT NULL,
+        event_pk BIGINT NOT NULL,
+        contact_id BIGINT NOT NULL,
+        name VARCHAR NOT NULL,
+        occurred_at TIMESTAMP NOT NULL,
+        occurred_day INTEGER NOT NULL,
+        source VARCHAR,
+        properties VARCHAR"""
+
 TABLES: dict[str, str] = {
     "sync_state": """
         workspace_id BIGINT NOT NULL,
@@ -56,15 +66,7 @@ TABLES: dict[str, str] = {
         contact_id BIGINT NOT NULL,
         tag_id BIGINT NOT NULL,
         source VARCHAR NOT NULL""",
-    "events": """
-        workspace_id BIGINT NOT NULL,
-        event_pk BIGINT NOT NULL,
-        contact_id BIGINT NOT NULL,
-        name VARCHAR NOT NULL,
-        occurred_at TIMESTAMP NOT NULL,
-        occurred_day INTEGER NOT NULL,
-        source VARCHAR,
-        properties VARCHAR""",
+    "events": _EVENT_COLUMNS,
     "orders": """
         workspace_id BIGINT NOT NULL,
         order_pk BIGINT NOT NULL,
@@ -88,16 +90,8 @@ TABLES: dict[str, str] = {
         paid_day INTEGER NOT NULL,
         orders INTEGER NOT NULL,
         amount_fen BIGINT NOT NULL""",
-    # Derived from events by the sync (siyu.lake.derived): the relation events, all the columns of events.
-    "relation_events": """
-        workspace_id BIGINT NOT NULL,
-        event_pk BIGINT NOT NULL,
-        contact_id BIGINT NOT NULL,
-        name VARCHAR NOT NULL,
-        occurred_at TIMESTAMP NOT NULL,
-        occurred_day INTEGER NOT NULL,
-        source VARCHAR,
-        properties VARCHAR""",
+    # Derived from events by the sync (siyu.lake.derived): the relation events, with the columns of events.
+    "relation_events": _EVENT_COLUMNS,
     "contact_scores": """
         workspace_id BIGINT NOT NULL,
         contact_id BIGINT NOT NULL,

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.kit.db import WORKSPACE_KEY, read_only
 from siyu.kit.time import utcnow
-from siyu.lake.derived import DERIVED, RELATION_EVENTS, rebuild, rebuild_order_days, rebuild_relation_events
+from siyu.lake.derived import DERIVED, RELATION_EVENTS, rebuild, rebuild_order_days
 from siyu.lake.rows import APPEND_ONLY, Reader, Source, Writer, parse_utc, sources_for, utc_text
 from siyu.lake.store import Lake, first_row
 from siyu.models import PropertyDefinition, Workspace
@@ -255,8 +255,7 @@ def _sync(
                 merge_latest_dt = stamp if merge_latest_dt is None else max(merge_latest_dt, stamp)
         if moved:
             _recopy(reader, writer, sources, moved, types)
-            ordered.update(moved)
-            rebuild_relation_events(writer.lake, ws, moved)
+            rebuild(writer.lake, ws, moved)
             stats.recopied_contacts = len(moved)
             stats.touched.update(moved)
         state.put("merge", last_time=merge_latest_dt)

@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from siyu.lake.store import first_row
 from siyu.tiers import clv
-from siyu.tiers.scores import CELLS, EPOCH, SCORE_COLUMNS, scores_query, scores_sql
+from siyu.tiers.scores import CELLS, EPOCH, SCORE_COLUMNS, scores_sql
 from siyu.tiers.settings import TierSettings
 
 CLV_MODEL = "clv"  # the last fit that converged: what predictions use
@@ -154,7 +154,7 @@ def clv_inputs_sql(ws: int, as_of_day: int, tables: dict[str, str] | None = None
     on the same day are one purchase (the convention of the CDNOW summaries). The columns come from the
     scores query, which computes them in the same pass as RFM."""
     as_of = datetime.combine(EPOCH + timedelta(days=as_of_day), datetime.min.time())
-    scores = scores_query(ws, as_of, TierSettings(), tables).sql(dialect="duckdb")
+    scores = scores_sql(ws, as_of, TierSettings(), tables)
     return (
         f"SELECT contact_id, clv_x AS x, clv_t_x AS t_x, clv_t AS t, clv_m AS m FROM ({scores}) AS s "  # noqa: S608
         "WHERE clv_x IS NOT NULL"
@@ -180,7 +180,7 @@ def _clv(
     inputs = {k: np.ma.filled(v.astype(np.float64), np.nan) if k == "m" else np.asarray(v) for k, v in raw.items()}
     outcome = ClvOutcome(False, customers=len(inputs["x"]))
     if tables is None:
-        attempt = _fit(inputs, settings, outcome, _kept(con, ws, CLV_START) or _kept(con, ws, CLV_MODEL))
+        attempt = _fit(inputs, settings, outcome, _kept(con, ws, CLV_START))
         fitted = None
         if attempt is not None:
             pair, converged = attempt
