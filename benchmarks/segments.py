@@ -311,6 +311,8 @@ def step(folder: Path, what: str) -> dict[str, Any]:
         return _add_events(folder, 10_000)
     if what == "rfm":
         return _rfm(lake)
+    if what.startswith("floor:"):
+        return _writeback_floor(folder, int(what.removeprefix("floor:")))
     # The refresh runs in a long-lived worker: pyarrow's one-off import of pandas on its first conversion
     # (about a second) belongs to the process start, not to the refresh.
     import pyarrow as pa
@@ -327,6 +329,7 @@ def step(folder: Path, what: str) -> dict[str, Any]:
         "phases": result.phases,
         "changed": changed,
         "touched": len(result.sync.touched),
+        "refreshed": None if result.refreshed is None else len(result.refreshed),
         "segments": len(result.segments),
         "clv": result.tiers.clv.fitted if result.tiers else None,
     }
@@ -351,6 +354,45 @@ def _add_events(folder: Path, n: int) -> dict[str, Any]:
     db.commit()
     db.close()
     return {"added": n}
+
+
+def _writeback_floor(folder: Path, n: int) -> dict[str, Any]:
+    """The least the operational store's side of a refresh that moves ``n`` memberships can cost: ``n``
+    member rows and their ``n`` events, as plain ``sqlite3`` ``executemany`` in one committed transaction
+    on the connection settings the application uses (no ORM, no look-ups, no segment bookkeeping).
+    The rows are deleted again afterwards (not measured)."""
+    db = sqlite3.connect(folder / "siyu.db", isolation_level=None)
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "cache_size=-65536"):
+        db.execute(f"PRAGMA {pragma}")
+    db.execute("PRAGMA mmap_size=268435456")
+    (segment_id,) = db.execute("SELECT id FROM segment ORDER BY size LIMIT 1").fetchone()
+    (contacts,) = db.execute("SELECT max(id) FROM contact").fetchone()
+    members = {r[0] for r in db.execute("SELECT contact_id FROM segment_member WHERE segment_id = ?", (segment_id,))}
+    chosen = sorted({c for c in (1 + (i * 7919 + 17) % contacts for i in range(3 * n)) if c not in members})[:n]
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    props = json.dumps({"segment_id": segment_id, "segment": "floor", "refresh_no": 0})
+    started = time.perf_counter()
+    db.execute("BEGIN")
+    db.executemany(
+        "INSERT INTO segment_member (workspace_id, segment_id, contact_id, since_refresh, entered_at) "
+        "VALUES (1, ?, ?, 0, ?)",
+        [(segment_id, c, now) for c in chosen],
+    )
+    db.executemany(
+        "INSERT INTO event (workspace_id, contact_id, event_id, name, occurred_at, received_at, source, properties) "
+        "VALUES (1, ?, ?, 'segment_entered', ?, ?, 'segment', ?)",
+        [(c, f"floor:{segment_id}:{c}", now, now, props) for c in chosen],
+    )
+    db.execute("COMMIT")
+    seconds = time.perf_counter() - started
+    db.execute("BEGIN")
+    db.executemany(
+        "DELETE FROM segment_member WHERE segment_id = ? AND contact_id = ?", [(segment_id, c) for c in chosen]
+    )
+    db.execute("DELETE FROM event WHERE workspace_id = 1 AND event_id LIKE 'floor:%'")
+    db.execute("COMMIT")
+    db.close()
+    return {"seconds": seconds, "rows": 2 * len(chosen)}
 
 
 def _rfm(lake: Any) -> dict[str, Any]:
@@ -436,8 +478,22 @@ def main() -> None:
         incremental["seconds"] / full["seconds"],
         incremental["seconds"] <= 1.0,
         touched_contacts=incremental["touched"],
+        refreshed_contacts=incremental["refreshed"],
         membership_changes=incremental["changed"],
         phases=incremental["phases"],
+    )
+    floor = _run(folder, f"floor:{incremental['changed']}")
+    report(
+        "segments_writeback_floor",
+        floor["seconds"],
+        "s",
+        "report (the operational store's share of the incremental refresh)",
+        "the incremental refresh's segments phase (write-back included)",
+        floor["seconds"] / incremental["phases"]["segments"],
+        True,
+        seconds=round(floor["seconds"], 3),
+        rows=floor["rows"],
+        membership_changes=incremental["changed"],
     )
     rfm = _run(folder, "rfm")
     report(

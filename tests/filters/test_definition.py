@@ -32,7 +32,10 @@ def test_a_good_definition_round_trips() -> None:
         "root.children[2].children[0]",
         "root.children[2].children[1]",
     ]
-    assert references(definition) == {"properties": {"skin_type"}, "tags": {3}, "segments": {4}}
+    assert references(definition) == {"properties": {"skin_type"}, "tags": {3}, "segments": {4}, "events": set()}
+    clicked = {"op": "event", "name": "link_clicked", "within_days": 30}
+    with_events = parse({"version": 1, "root": {"op": "or", "children": [GOOD["root"], clicked]}})
+    assert references(with_events)["events"] == {"link_clicked"}
 
 
 def test_version_defaults_to_1() -> None:

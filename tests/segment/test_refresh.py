@@ -4,16 +4,18 @@ broken references flagged (not crashed), and recovery when a refresh dies betwee
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from siyu.kit.db import transaction
-from siyu.models import PropertyDefinition, Segment, SegmentRefresh
+from siyu.models import Contact, PropertyDefinition, Segment, SegmentRefresh
 from siyu.segment import flows, membership, service
 from siyu.segment.schemas import SegmentPatch
-from tests.segment.conftest import World
+from tests.contact.factories import create_contact
+from tests.segment.conftest import NOW, World
 
 SENSITIVE = {"op": "property", "key": "skin_type", "cmp": "eq", "value": "敏感肌"}
 BIG_SPENDERS = {"op": "orders", "measure": "amount_fen", "cmp": "gte", "value": 50_000, "within_days": 30}
@@ -100,6 +102,29 @@ def test_an_incremental_refresh_reads_as_far_back_as_the_segments_look(world: Wo
     refresh(world, "incremental")
     assert world.members(recent) == {c["wang"]}
     assert world.members(recent) == membership_by_full_refresh(world, recent)
+
+
+def test_new_events_that_nothing_reads_touch_nobody(world: World) -> None:
+    # The segment_entered events a refresh writes come back with the next sync: nothing reads them
+    # until some segment tests them, so they re-evaluate nobody.
+    c = world.contacts
+    with transaction(world.factory, workspace_id=world.ws) as session:
+        session.execute(update(Contact).values(updated_at=NOW - timedelta(days=10)))
+        # The newest change is read again by every sync (the watermark's overlap): a contact of its own.
+        newest = create_contact(session, identities={"phone": "13900000000"}).id
+    world.segment("敏感肌", SENSITIVE)
+    refresh(world)
+    world.event("wang", "coupon_issued")  # not an interaction, and no segment tests it
+    report = refresh(world, "incremental")
+    assert {c["li"], c["zhao"], c["wang"]} <= report.sync.touched  # the first refresh's segment_entered too
+    assert report.refreshed == {newest}
+    assert [s.skipped for s in report.segments] == ["unchanged"]
+    issued = world.segment("领过券", {"op": "event", "name": "coupon_issued"})
+    world.event("sun", "coupon_issued")
+    world.event("zhao", "page_view")  # an interaction: the tiers read it
+    report = refresh(world, "incremental")
+    assert report.refreshed == {newest, c["sun"], c["zhao"]}  # a segment reads coupon_issued now
+    assert world.members(issued) == {c["wang"], c["sun"]}  # a new segment is computed whole
 
 
 def membership_by_full_refresh(world: World, segment_id: int) -> set[int]:

@@ -281,3 +281,44 @@ def test_a_fit_that_does_not_converge_predicts_nothing_and_the_next_one_starts_w
     assert json.loads(kept[CLV_START])["bgnbd"] == [0.5, 4.0, 1e-8, 3.0]
     assert predicted == [(0,)]
     assert starts == [None, found]
+
+
+def test_a_fit_that_does_not_converge_predicts_with_the_last_one_that_did(monkeypatch: pytest.MonkeyPatch) -> None:
+    # One night's failed fit must not empty every CLV segment: the last converged fit goes on predicting.
+    good = clv.BGNBDParams(r=0.5, alpha=4.0, a=0.8, b=2.5)
+    bad = clv.BGNBDParams(r=0.5, alpha=4.0, a=1e-8, b=3.0)
+    gg = clv.GammaGammaParams(p=6.0, q=4.0, gamma=15.0)
+    outcomes = iter([(good, True), (bad, False)])
+
+    def fit(*args: Any, initial: clv.BGNBDParams | None = None, **kwargs: Any) -> clv.BGNBDFit:
+        params, converged = next(outcomes)
+        return clv.BGNBDFit(params, -1.0, 8, 8, converged=converged, iterations=3, message="stopped")
+
+    def fit_gg(*args: Any, initial: clv.GammaGammaParams | None = None, **kwargs: Any) -> clv.GammaGammaFit:
+        return clv.GammaGammaFit(gg, -1.0, 8, 8, converged=True, iterations=3, message="ok")
+
+    monkeypatch.setattr(clv, "fit_bgnbd", fit)
+    monkeypatch.setattr(clv, "fit_gamma_gamma", fit_gg)
+    settings = parse_settings({"clv": {"min_repeat_buyers": 5}})
+    lake = Lake(None)
+    with lake.write() as con:
+        store = Store(con)
+        for cid in range(1, 9):
+            store.contact(cid, joined_days_ago=120)
+            for days_ago in (100, 60 - cid, 20 + cid):
+                store.order(cid, days_ago, 10_000 + 500 * cid)
+        rebuild(con, WS)
+        first = compute(con, WS, AS_OF, settings)
+        before = con.execute("SELECT contact_id, clv_value_fen FROM contact_scores ORDER BY contact_id").fetchall()
+        second = compute(con, WS, AS_OF, settings)
+        after = con.execute("SELECT contact_id, clv_value_fen FROM contact_scores ORDER BY contact_id").fetchall()
+        kept = {m: json.loads(v)["bgnbd"] for m, v in con.execute("SELECT model, params FROM model_params").fetchall()}
+    assert first.clv.fitted
+    assert not first.clv.reason
+    assert second.clv.fitted
+    assert "did not converge" in second.clv.reason
+    assert "last fit that converged" in second.clv.reason
+    assert second.clv.bgnbd == {"r": 0.5, "alpha": 4.0, "a": 0.8, "b": 2.5}
+    assert all(value is not None and value > 0 for _, value in before)
+    assert after == before
+    assert kept == {"clv": [0.5, 4.0, 0.8, 2.5], CLV_START: [0.5, 4.0, 1e-8, 3.0]}

@@ -421,10 +421,12 @@ def parse(raw: object, field_prefix: str = "definition") -> Definition:
 
 
 def references(definition: Definition) -> dict[str, set[Any]]:
-    """What the definition names outside itself: properties, tags and segments."""
-    found: dict[str, set[Any]] = {"properties": set(), "tags": set(), "segments": set()}
+    """What the definition names outside itself: properties, tags, segments and events."""
+    found: dict[str, set[Any]] = {"properties": set(), "tags": set(), "segments": set(), "events": set()}
     for _, leaf in leaves(definition):
-        if isinstance(leaf, Property):
+        if isinstance(leaf, EventTest):
+            found["events"].add(leaf.name)
+        elif isinstance(leaf, Property):
             found["properties"].add(leaf.key)
         elif isinstance(leaf, TagTest):
             found["tags"].add(leaf.tag_id)

@@ -183,9 +183,8 @@ class Writer:
         self.workspace_id = workspace_id
         self.timezone = timezone
 
-    def insert(self, source: Source, page: list[Any], *, skip_existing_above: int | None = None) -> int:
-        """Insert one page; with ``skip_existing_above``, rows already in the lake (ids above that) are
-        skipped. Returns how many rows went in."""
+    def insert(self, source: Source, page: list[Any]) -> int:
+        """Insert one page; returns how many rows went in."""
         if not page:
             return 0
         names = [name for name, _ in source.columns]
@@ -212,17 +211,20 @@ class Writer:
             f"INSERT INTO {source.lake_table} (workspace_id, {', '.join(columns)}) "  # noqa: S608
             f"SELECT {self.workspace_id}, {', '.join(select_list + extra)} FROM batch AS b"
         )
-        if skip_existing_above is not None:
-            sql += (  # identifiers are ours, the id an int
-                f" WHERE b.{source.key} NOT IN (SELECT {source.key} FROM {source.lake_table} "  # noqa: S608
-                f"WHERE workspace_id = {self.workspace_id} AND {source.key} > {int(skip_existing_above)})"
-            )
         self.lake.register("batch", batch)
         try:
             row = first_row(self.lake.execute(sql))  # DuckDB answers an INSERT with its row count
             return int(row[0]) if row else 0
         finally:
             self.lake.unregister("batch")
+
+    def keys_above(self, source: Source, above: int) -> set[int]:
+        """The ids of ``source`` already in the lake above ``above`` (what a re-read overlap has copied)."""
+        rows = self.lake.execute(
+            f"SELECT {source.key} FROM {source.lake_table} WHERE workspace_id = ? AND {source.key} > ?",  # noqa: S608
+            [self.workspace_id, int(above)],
+        ).fetchall()
+        return {int(r[0]) for r in rows}
 
     def contacts_of_orders(self, order_pks: Iterable[int]) -> set[int]:
         ids = pa.table({"order_pk": pa.array(sorted(set(order_pks)), type=pa.int64())})

@@ -63,9 +63,11 @@ class Lake:
         self.memory_limit = memory_limit
         self.threads = threads or (os.cpu_count() or 1)
         self.wait_seconds = wait_seconds
-        key = ":memory:" + str(id(self)) if path is None else str(path.resolve())
+        if path is None:  # a store in memory is this object's own (an id could be reused once it is gone)
+            self._instance = _Instance()
+            return
         with _REGISTRY:
-            self._instance = _INSTANCES.setdefault(key, _Instance())
+            self._instance = _INSTANCES.setdefault(str(path.resolve()), _Instance())
 
     @contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -26,7 +26,7 @@ zone changes, its copy is rebuilt.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -59,9 +59,28 @@ class SyncStats:
     seconds: float = 0.0
     # Contacts whose copy changed (new events or orders, changed, merged): what an incremental refresh rescores.
     touched: set[int] = field(default_factory=set)
+    # Of those, the ones with new events, by event name (see :meth:`touched_for`).
+    by_event: dict[str, set[int]] = field(default_factory=dict)
+    otherwise: set[int] = field(default_factory=set)  # touched by anything but new events
 
     def add(self, source: str, n: int) -> None:
         self.copied[source] = self.copied.get(source, 0) + n
+
+    def touched_for(self, event_names: Collection[str] | None) -> set[int]:
+        """The touched contacts whose changes a reader of ``event_names`` (None: of every event) can see:
+        a contact whose only new events are ones nobody reads (the ``segment_entered`` events of the last
+        refresh, when no segment tests them) scores and segments as before."""
+        if event_names is None:
+            return set(self.touched)
+        found = set(self.otherwise)
+        for name in event_names:
+            found |= self.by_event.get(name, set())
+        return found
+
+    def touch(self, contact_ids: Iterable[int]) -> None:
+        ids = set(contact_ids)
+        self.touched |= ids
+        self.otherwise |= ids
 
 
 class _State:
@@ -180,19 +199,26 @@ def _sync(
         last_id = state.get(name, "last_id") or 0
         newest_safe, newest = safe_id, last_id
         horizon = utc_text(now - overlap)
-        skip = safe_id if reader.dialect != "sqlite" and last_id > safe_id else None
+        # PostgreSQL reads rows above safe_id again: those copied already are left out before anything
+        # counts them (they would otherwise touch their contacts on every sync for the overlap's length).
+        copied = writer.keys_above(source, safe_id) if reader.dialect != "sqlite" and last_id > safe_id else set()
         for page in reader.rows(source, "id > ?", [safe_id]):
-            stats.add(name, writer.insert(source, page, skip_existing_above=skip))
-            if name == "event" and not full:
-                writer.insert(relations, [row for row in page if row[2] in RELATION_EVENTS], skip_existing_above=skip)
             ids = [row[0] for row in page]
+            fresh = [row for row in page if row[0] not in copied] if copied else page
+            stats.add(name, writer.insert(source, fresh))
+            if name == "event" and not full:
+                writer.insert(relations, [row for row in fresh if row[2] in RELATION_EVENTS])
             if not full:
                 if name == "sales_order":
-                    ordered.update(row[1] for row in page)
-                if source.contact_column is not None:
-                    stats.touched.update(row[1] for row in page)
-                else:
-                    stats.touched.update(writer.contacts_of_orders(row[1] for row in page))
+                    ordered.update(row[1] for row in fresh)
+                if name == "event":
+                    for row in fresh:
+                        stats.by_event.setdefault(row[2], set()).add(row[1])
+                    stats.touched.update(row[1] for row in fresh)
+                elif source.contact_column is not None:
+                    stats.touch(row[1] for row in fresh)
+                elif fresh:
+                    stats.touch(writer.contacts_of_orders(row[1] for row in fresh))
             newest = max(newest, *ids)
             if reader.dialect == "sqlite":
                 newest_safe = newest
@@ -217,7 +243,7 @@ def _sync(
         writer.insert(contact, page)
         changed.extend(ids)
         if not full:
-            stats.touched.update(ids)
+            stats.touch(ids)
         stamps = [parse_utc(row[-1]) for row in page if row[-1] is not None]
         if stamps:
             newest_stamp = max(s for s in stamps if s is not None)
@@ -257,7 +283,7 @@ def _sync(
             _recopy(reader, writer, sources, moved, types)
             rebuild(writer.lake, ws, moved)
             stats.recopied_contacts = len(moved)
-            stats.touched.update(moved)
+            stats.touch(moved)
         state.put("merge", last_time=merge_latest_dt)
 
     # 4. Deleted contacts and deleted tags.

@@ -4,9 +4,11 @@ built-in tiers, apply auto-tags, recompute segments and write their membership b
 * **full**: every contact is rescored and every dynamic segment recomputed as of now, so that windows
   ("the last 30 days", "90 days without a purchase") move on for everybody. Scheduled daily.
 * **incremental**: only the contacts the sync touched (new events or orders, changed, merged) are
-  rescored and re-evaluated; everybody else keeps their place until the next full refresh. RFM scores of
-  the touched contacts are placed against the distribution of the last full refresh, and their CLV
-  predictions use its fitted parameters. Scheduled every few minutes, and queued when a segment is saved.
+  rescored and re-evaluated, less those whose only new events are ones that no tier, auto-tag or segment
+  reads (such as the ``segment_entered`` events of the last refresh); everybody else keeps their place
+  until the next full refresh. RFM scores of the touched contacts are placed against the distribution of
+  the last full refresh, and their CLV predictions use its fitted parameters. Scheduled every few
+  minutes, and queued when a segment is saved.
 
 Each step commits on its own (see :mod:`siyu.segment.membership` for why a refresh killed at any point
 leaves the previous membership intact and the next refresh completes it).
@@ -31,6 +33,7 @@ from siyu.filters.context import load_context, local_now
 from siyu.filters.definition import event_window_days, parse, references
 from siyu.kit.db import refresh_planner_statistics, transaction
 from siyu.kit.time import utcnow
+from siyu.lake.derived import RELATION_EVENTS
 from siyu.lake.scope import drop_scope, scope_tables
 from siyu.lake.store import Lake, first_row
 from siyu.lake.sync import SyncStats, sync_into
@@ -42,6 +45,7 @@ from siyu.tiers.scores import day_number, event_horizon_days
 from siyu.tiers.settings import TierSettings, parse_settings
 
 Progress = Callable[[str, int, int], None]
+SCOPE_MEMBERS = "scope_segment_members"  # an incremental refresh's copy of the touched contacts' memberships
 MODES = ("full", "incremental")
 
 
@@ -77,6 +81,8 @@ class RefreshReport:
     recovered: list[str] = field(default_factory=list)
     phases: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    # Of the touched contacts, those rescored and re-evaluated (None: everybody, a full refresh).
+    refreshed: set[int] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -85,6 +91,7 @@ class RefreshReport:
             "as_of": self.as_of.isoformat(),
             "synced": self.sync.copied,
             "touched_contacts": len(self.sync.touched),
+            "refreshed_contacts": None if self.refreshed is None else len(self.refreshed),
             "contacts_scored": self.tiers.contacts if self.tiers else 0,
             "clv": None
             if self.tiers is None
@@ -134,10 +141,11 @@ def refresh_workspace(
             settings = parse_settings(workspace.tier_settings)
             moment = as_of or local_now(workspace.timezone)
             context = load_context(session, workspace_id, as_of=moment)
-            lookback = _event_lookback(session, settings) if mode == "incremental" else None
+            lookback, read = _events_read(session, settings) if mode == "incremental" else (None, None)
         report = RefreshReport(workspace_id, mode, moment, stats, phases=phases)
         incremental = mode == "incremental" and _has_scores(con, workspace_id)
-        dirty: set[int] | None = set(stats.touched) if incremental else None
+        dirty: set[int] | None = stats.touched_for(read) if incremental else None
+        report.refreshed = dirty
         since = None if lookback is None else day_number(moment) - lookback
         tables = scope_tables(con, workspace_id, dirty, events_from_day=since) if dirty else None
         phase("scope")
@@ -169,20 +177,22 @@ def refresh_workspace(
     return report
 
 
-def _event_lookback(session: Session, settings: TierSettings) -> int | None:
-    """How many days of events the tiers, the auto-tags and the segments read (None: all of them)."""
-    longest = event_horizon_days(settings)
+def _events_read(session: Session, settings: TierSettings) -> tuple[int | None, set[str]]:
+    """What the tiers, the auto-tags and the segments read of the events: how many days back (None: all
+    of them) and which names."""
+    longest: int | None = event_horizon_days(settings)
+    names = {*settings.engagement_events, *RELATION_EVENTS}
     definitions = list(session.scalars(select(Segment.definition)))
     definitions += list(session.scalars(select(Tag.rule).where(Tag.rule.is_not(None))))
     for raw in definitions:
         try:
-            days = event_window_days(parse(raw))
+            definition = parse(raw)
         except InvalidInput:  # flagged when compiled; it reads nothing
             continue
-        if days is None:
-            return None
-        longest = max(longest, days)
-    return longest
+        names |= references(definition)["events"]
+        days = event_window_days(definition)
+        longest = None if days is None or longest is None else max(longest, days)
+    return longest, names
 
 
 def _has_scores(con: duckdb.DuckDBPyConnection, ws: int) -> bool:
@@ -337,6 +347,9 @@ def _segments(
     membership.open_next_view(con)
     con.execute("BEGIN")
     try:
+        if dirty:
+            membership.scope_members(con, ws, dirty, SCOPE_MEMBERS)
+            sizes = membership.sizes(con, ws)
         for done, seg in enumerate(segments, 1):
             outcome = SegmentOutcome(seg.id, seg.name, seg.refresh_no, seg.size)
             outcomes.append(outcome)
@@ -354,7 +367,19 @@ def _segments(
                 outcome.skipped = problem.detail
                 broken[seg.id] = problem.detail[:500]
                 continue
-            change = membership.stage_changes(con, ws, seg.id, query, seg.refresh_no + 1, only=None if whole else dirty)
+            if whole:
+                change = membership.stage_changes(con, ws, seg.id, query, seg.refresh_no + 1)
+            else:
+                change = membership.stage_changes(
+                    con,
+                    ws,
+                    seg.id,
+                    query,
+                    seg.refresh_no + 1,
+                    only=dirty,
+                    members=SCOPE_MEMBERS,
+                    size=sizes.get(seg.id, 0),
+                )
             if not change.entered and not change.left and not first and mode == "incremental":
                 membership.unstage(con, ws, seg.id)
                 outcome.skipped = "unchanged"
@@ -366,6 +391,8 @@ def _segments(
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {SCOPE_MEMBERS}")
     now = utcnow()
     written: set[int] = set()
     with transaction(factory, workspace_id=ws) as session:

@@ -108,13 +108,17 @@ def stage_changes(
     next_no: int,
     *,
     only: Collection[int] | None = None,
+    members: str = "segment_members",
+    size: int | None = None,
 ) -> Change:
     """Step 1 (inside the caller's transaction): the changes from the current membership into
     ``segment_changes``. With ``only``, the query was compiled for those contacts alone (see
-    :func:`siyu.lake.scope.scope_tables`) and everybody else keeps their place."""
+    :func:`siyu.lake.scope.scope_tables`) and everybody else keeps their place; ``members`` then may
+    name a copy of their memberships (:func:`scope_members`) and ``size`` give the current size
+    (:func:`sizes`), which saves reading every membership once per segment."""
     current, _ = lake_state(con, ws, segment_id)
     sql = render(query, "duckdb")
-    mine = f"SELECT contact_id FROM segment_members WHERE workspace_id = {ws} AND segment_id = {segment_id}"  # noqa: S608
+    mine = f"SELECT contact_id FROM {members} WHERE workspace_id = {ws} AND segment_id = {segment_id}"  # noqa: S608
     if only is not None:
         con.register("only_contacts", pa.table({"contact_id": pa.array(sorted(set(only)), type=pa.int64())}))
         mine += " AND contact_id IN (SELECT contact_id FROM only_contacts)"
@@ -133,19 +137,40 @@ def stage_changes(
             "ORDER BY contact_id",
             [ws, segment_id],
         ).fetchall()
-        row = first_row(
-            con.execute(
-                "SELECT count(*) FROM segment_members WHERE workspace_id = ? AND segment_id = ?", [ws, segment_id]
+        if size is None:
+            row = first_row(
+                con.execute(
+                    "SELECT count(*) FROM segment_members WHERE workspace_id = ? AND segment_id = ?", [ws, segment_id]
+                )
             )
-        )
+            size = int(row[0]) if row else 0
         _set_state(con, ws, segment_id, current, next_no)
     finally:
         if only is not None:
             con.unregister("only_contacts")
     entered = [int(c) for c, flag in changes if flag]
     left = [int(c) for c, flag in changes if not flag]
-    size = (int(row[0]) if row else 0) + len(entered) - len(left)
-    return Change(segment_id, next_no, size, entered, left)
+    return Change(segment_id, next_no, size + len(entered) - len(left), entered, left)
+
+
+def sizes(con: duckdb.DuckDBPyConnection, ws: int) -> dict[int, int]:
+    """Every segment's current size in the store (one read of the memberships)."""
+    rows = con.execute(
+        "SELECT segment_id, count(*) FROM segment_members WHERE workspace_id = ? GROUP BY segment_id", [ws]
+    ).fetchall()
+    return {int(segment_id): int(n) for segment_id, n in rows}
+
+
+def scope_members(con: duckdb.DuckDBPyConnection, ws: int, contact_ids: Collection[int], name: str) -> None:
+    """A temporary copy ``name`` of the current memberships of ``contact_ids``, in every segment."""
+    con.register("scope_member_ids", pa.table({"contact_id": pa.array(sorted(set(contact_ids)), type=pa.int64())}))
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM segment_members "  # noqa: S608 - our name
+            f"WHERE workspace_id = {int(ws)} AND contact_id IN (SELECT contact_id FROM scope_member_ids)"
+        )
+    finally:
+        con.unregister("scope_member_ids")
 
 
 def unstage(con: duckdb.DuckDBPyConnection, ws: int, segment_id: int) -> None:

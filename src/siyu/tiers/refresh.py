@@ -170,7 +170,8 @@ def _clv(
 ) -> ClvOutcome:
     """Predictions (registered as ``clv_predictions``) for the buyers: a full computation fits BG/NBD
     (on the unique (x, t_x, T) rows with their counts) and Gamma-Gamma on every buyer and keeps the
-    parameters; an incremental one reuses the kept parameters."""
+    parameters (a fit that does not converge predicts with the last one that did); an incremental one
+    reuses the kept parameters."""
     started = time.perf_counter()
     raw = con.execute(
         "SELECT contact_id, clv_x AS x, clv_t_x AS t_x, clv_t AS t, clv_m AS m FROM base_scores "
@@ -191,6 +192,12 @@ def _clv(
             if converged:
                 _keep(con, ws, as_of, *pair)
                 fitted = pair
+        if fitted is None and attempt is not None:
+            # One night's failed fit must not wipe every prediction (and empty every CLV segment):
+            # the last fit that converged goes on predicting, as it does for the incremental refreshes.
+            fitted = _kept(con, ws)
+            if fitted is not None:
+                outcome.reason += "; predictions use the last fit that converged"
     else:
         fitted = _kept(con, ws)
         if fitted is None:
