@@ -18,6 +18,7 @@ from siyu.console import STATIC_DIR
 from siyu.console.routes import router as console_router
 from siyu.contact.endpoints import router as contact_router
 from siyu.ingestion.endpoints import router as ingestion_router
+from siyu.journey.endpoints import router as journey_router
 from siyu.kit.db import make_engine, make_sessionmaker
 from siyu.lake.store import lake_for
 from siyu.metrics.endpoints import router as metrics_router
@@ -53,6 +54,7 @@ API_ROUTERS = (
     segment_router,
     tiers_router,
     metrics_router,
+    journey_router,
 )
 
 

@@ -28,7 +28,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from siyu.errors import FieldProblem, InvalidInput
+from siyu.kit.validation import invalid_input
 
 FORMAT_VERSION = 1
 MAX_DEPTH = 12
@@ -379,24 +379,8 @@ def leaves(definition: Definition) -> list[tuple[str, Leaf]]:
     return [(path, node) for path, node, _ in walk(definition.root) if not isinstance(node, And | Or | Not)]
 
 
-_OPS = {"and", "or", "not", "attribute", "property", "tag", "event", "orders", "segment", "rfm", "tier"}
-_OPS |= {"lifecycle", "clv"}
-
-
-_TYPE_TAG = re.compile(r"^(str|int|float|bool|none|(list|dict|union|tuple|literal)\[.*\])$")
-
-
-def _path(loc: tuple[int | str, ...], field_prefix: str) -> str:
-    """Pydantic's location (with the unions' tags) as a node path: ``root.children[0].value``."""
-    parts: list[str] = []
-    for item in loc:
-        if isinstance(item, int):
-            parts[-1:] = [f"{parts[-1]}[{item}]"] if parts else [f"[{item}]"]
-        elif item in _OPS or item.startswith("function-") or _TYPE_TAG.match(item):
-            continue  # a union's tag (the op, or the type tried), not a field
-        else:
-            parts.append(item)
-    return ".".join([field_prefix, *parts]) if field_prefix else ".".join(parts)
+OPS = {"and", "or", "not", "attribute", "property", "tag", "event", "orders", "segment", "rfm", "tier"}
+OPS |= {"lifecycle", "clv"}
 
 
 def parse(raw: object, field_prefix: str = "definition") -> Definition:
@@ -404,20 +388,8 @@ def parse(raw: object, field_prefix: str = "definition") -> Definition:
     try:
         return Definition.model_validate(raw)
     except ValidationError as exc:
-        problems: list[FieldProblem] = []
-        seen: set[str] = set()
-        for error in exc.errors(include_url=False):
-            reason = str(error["msg"]).removeprefix("Value error, ")
-            if error["type"] == "union_tag_invalid":
-                reason = f"unknown op; use one of {', '.join(sorted(_OPS))}"
-            elif error["type"] == "union_tag_not_found":
-                reason = "every node needs an op"
-            path = _path(tuple(error["loc"]), field_prefix)
-            if path not in seen:  # a value that fits none of a union's types is one problem, not one per type
-                seen.add(path)
-                problems.append(FieldProblem(path, reason))
-        first = problems[0]
-        raise InvalidInput(detail=f"{first.field}: {first.reason}", errors=problems) from None
+        ops = ", ".join(sorted(OPS))
+        raise invalid_input(exc, field_prefix, OPS, tag_name="op", tag_values=lambda _: ops) from None
 
 
 def references(definition: Definition) -> dict[str, set[Any]]:

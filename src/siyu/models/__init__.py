@@ -11,6 +11,7 @@ from siyu.models.event import Event
 from siyu.models.identity import Identity
 from siyu.models.import_run import ImportRun
 from siyu.models.job import Job
+from siyu.models.journey import Journey, JourneyVersion
 from siyu.models.membership import Membership
 from siyu.models.merge_record import MergeRecord
 from siyu.models.operator import Operator
@@ -35,6 +36,8 @@ __all__ = [
     "Identity",
     "ImportRun",
     "Job",
+    "Journey",
+    "JourneyVersion",
     "Membership",
     "MergeRecord",
     "Operator",

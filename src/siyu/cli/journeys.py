@@ -1,0 +1,204 @@
+"""``siyu journeys …``: list, show, validate, save and publish journeys (JSON or YAML files), pause,
+resume and archive them, and install the seeds' templates."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from siyu.auth.context import AuthContext
+from siyu.auth.permissions import Permission
+from siyu.cli.common import CliError, open_store, settings_of, unit_of_work, workspace_by_slug
+from siyu.journey import definition as jd
+from siyu.journey import service, templates
+
+journeys_app = typer.Typer(help="Journeys and SOP automation (自动化 SOP).", no_args_is_help=True)
+console = Console()
+Workspace = Annotated[str, typer.Option("--workspace", "-w", help="Workspace slug.")]
+T = TypeVar("T")
+
+
+def _actor(workspace_id: int) -> AuthContext:
+    return AuthContext(workspace_id=workspace_id, permissions=frozenset(Permission), label="cli")
+
+
+@contextmanager
+def _session(ctx: typer.Context, slug: str) -> Iterator[tuple[Session, AuthContext]]:
+    engine, factory = open_store(settings_of(ctx))
+    try:
+        ws = workspace_by_slug(factory, slug)
+        with unit_of_work(factory, ws.id) as session:
+            yield session, _actor(ws.id)
+    finally:
+        engine.dispose()
+
+
+def _run(ctx: typer.Context, slug: str, work: Callable[[Session, AuthContext], T]) -> T:
+    with _session(ctx, slug) as (session, actor):
+        return work(session, actor)
+
+
+def _read(file: Path) -> dict[str, Any]:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot read {file}: {exc.strerror}") from None
+    return jd.load_yaml(text, str(file))
+
+
+def _print_problems(problems: list[dict[str, str]]) -> None:
+    for p in problems:
+        console.print(f"  [red]✗[/red] {p['field']}: {p['reason']}")
+
+
+@journeys_app.command("list")
+def list_journeys(ctx: typer.Context, workspace: Workspace) -> None:
+    """The workspace's journeys with their status and published version."""
+
+    def rows(session: Session, _: AuthContext) -> list[tuple[str, ...]]:
+        return [
+            (str(j.id), j.name, j.status, str(j.published_version), str(len(j.draft_problems or [])))
+            for j in service.journeys(session, include_archived=True)
+        ]
+
+    table = Table("id", "name", "status", "version", "draft problems")
+    for row in _run(ctx, workspace, rows):
+        table.add_row(*row)
+    console.print(table)
+
+
+@journeys_app.command("show")
+def show(
+    ctx: typer.Context,
+    workspace: Workspace,
+    journey_id: Annotated[int, typer.Argument()],
+    version: Annotated[int | None, typer.Option(help="A published version (default: the draft).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of YAML.")] = False,
+) -> None:
+    """A journey's draft (or a published version) as YAML, ready to edit and save again."""
+
+    def read(session: Session, _: AuthContext) -> dict[str, Any]:
+        journey = service.get(session, journey_id)
+        return journey.draft if version is None else service.version(session, journey_id, version).definition
+
+    raw = _run(ctx, workspace, read)
+    typer.echo(json.dumps(raw, ensure_ascii=False, indent=2) if as_json else jd.to_yaml(raw))
+
+
+@journeys_app.command("validate")
+def validate(
+    ctx: typer.Context, workspace: Workspace, file: Annotated[Path, typer.Argument(help="YAML or JSON file.")]
+) -> None:
+    """Check a journey file against the workspace without saving it (exit 1 when it has problems)."""
+    raw = _read(file)
+    problems = _run(ctx, workspace, lambda session, _: [p.as_dict() for p in service.problems_of(session, raw)])
+    if problems:
+        console.print(f"{file}: {len(problems)} problem(s)")
+        _print_problems(problems)
+        raise typer.Exit(1)
+    console.print(f"{file}: valid")
+
+
+@journeys_app.command("save")
+def save(
+    ctx: typer.Context,
+    workspace: Workspace,
+    file: Annotated[Path, typer.Argument(help="YAML or JSON file with the journey graph.")],
+    name: Annotated[str, typer.Option(help="The journey's name: a new journey, or the draft of this one.")],
+    publish: Annotated[bool, typer.Option(help="Publish the draft once saved.")] = False,
+) -> None:
+    """Save a file as a journey's draft (created when no journey has this name), and optionally publish it."""
+    raw = _read(file)
+
+    def work(session: Session, actor: AuthContext) -> tuple[str, bool]:
+        existing = service.journey_named(session, name)
+        journey = (
+            service.create(session, actor, name=name, definition=raw)
+            if existing is None
+            else service.save_draft(session, actor, existing.id, raw)
+        )
+        said = f"journey {journey.id} ({journey.name}): draft saved"
+        if journey.draft_problems:
+            _print_problems(journey.draft_problems)
+            return said + f" with {len(journey.draft_problems)} problem(s); fix them to publish", publish
+        if publish:
+            version = service.publish(session, actor, journey.id)
+            return said + f", published as version {version.version}", False
+        return said + "; publish it with `siyu journeys publish`", False
+
+    message, failed = _run(ctx, workspace, work)  # the draft is kept even when it cannot be published
+    console.print(message)
+    if failed:
+        raise typer.Exit(1)
+
+
+@journeys_app.command("publish")
+def publish(ctx: typer.Context, workspace: Workspace, journey_id: Annotated[int, typer.Argument()]) -> None:
+    """Freeze the draft as the next version; new entrants follow it, contacts in flight keep theirs."""
+    version = _run(ctx, workspace, lambda session, actor: service.publish(session, actor, journey_id).version)
+    console.print(f"journey {journey_id}: version {version} published")
+
+
+def _move(action: str) -> Callable[..., None]:
+    def command(ctx: typer.Context, workspace: Workspace, journey_id: Annotated[int, typer.Argument()]) -> None:
+        status = _run(
+            ctx, workspace, lambda session, actor: service.change_status(session, actor, journey_id, action).status
+        )
+        console.print(f"journey {journey_id}: {status}")
+
+    command.__doc__ = {
+        "pause": "Pause a journey: nobody enters or steps until it is resumed (nothing is sent twice).",
+        "resume": "Resume a paused journey.",
+        "archive": "Archive a journey (its history stays).",
+        "restore": "Bring an archived journey back, paused.",
+    }[action]
+    return command
+
+
+for _action in ("pause", "resume", "archive", "restore"):
+    journeys_app.command(_action)(_move(_action))
+
+
+@journeys_app.command("templates")
+def list_templates() -> None:
+    """The seeds' journey templates (install one with `siyu journeys install KEY`)."""
+    table = Table("key", "name", "description")
+    for t in templates.all_templates():
+        table.add_row(t.key, t.name, t.description)
+    console.print(table)
+
+
+@journeys_app.command("install")
+def install(
+    ctx: typer.Context,
+    workspace: Workspace,
+    key: Annotated[str, typer.Argument(help="Template key (see `siyu journeys templates`).")],
+    name: Annotated[str | None, typer.Option(help="Name of the new journey (default: the template's).")] = None,
+) -> None:
+    """Install a template as a draft journey, to read, adjust and publish."""
+
+    def work(session: Session, actor: AuthContext) -> tuple[int, str, list[str], int]:
+        journey, notices = service.install_template(session, actor, key, name=name)
+        return journey.id, journey.name, notices, len(journey.draft_problems or [])
+
+    journey_id, journey_name, notices, problems = _run(ctx, workspace, work)
+    console.print(
+        f"journey {journey_id} ({journey_name}) installed as a draft; publish it with "
+        f"`siyu journeys publish {journey_id}`"
+    )
+    for notice in notices:
+        console.print(f"  note: {notice}")
+    if problems:
+        console.print(f"  it has {problems} problem(s) in this workspace: `siyu journeys show {journey_id}`")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(journeys_app, name="journeys")

@@ -1,0 +1,1 @@
+"""The one dispatcher every outbound message goes through."""

@@ -1,0 +1,1 @@
+"""Journeys and SOP automation (自动化 SOP): versioned graphs, templates, and (later) the engine."""

@@ -1,0 +1,126 @@
+"""Journey API: drafts (JSON or YAML, kept even when incomplete, with their problems), validation,
+publishing immutable versions, pause / resume / archive, and the seeds' templates."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+
+from siyu.auth.context import AuthContext
+from siyu.auth.dependencies import DbSession, require
+from siyu.auth.permissions import Permission
+from siyu.errors import InvalidInput
+from siyu.journey import definition as jd
+from siyu.journey import service, templates
+from siyu.journey.schemas import (
+    DraftIn,
+    InstalledOut,
+    JourneyIn,
+    JourneyOut,
+    JourneyPatch,
+    Problem,
+    TemplateIn,
+    TemplateOut,
+    ValidationOut,
+    VersionOut,
+)
+from siyu.kit.inputs import RowId
+from siyu.models import Journey
+
+router = APIRouter(prefix="/api/v1", tags=["journeys"])
+Reader = Annotated[AuthContext, Depends(require(Permission.workspace_read))]
+Manager = Annotated[AuthContext, Depends(require(Permission.journeys_manage))]
+
+
+def journey_out(j: Journey) -> JourneyOut:
+    return JourneyOut(
+        id=j.id,
+        name=j.name,
+        description=j.description,
+        status=j.status,
+        published_version=j.published_version,
+        draft=j.draft,
+        problems=[Problem(**p) for p in j.draft_problems or []],
+        template=j.template,
+        created_by=j.created_by,
+        created_at=j.created_at,
+        updated_at=j.updated_at,
+    )
+
+
+def _definition(definition: dict[str, Any] | None, text: str | None) -> dict[str, Any]:
+    """The draft from JSON or YAML (exactly one). YAML that does not parse is refused: there is nothing
+    to keep; YAML that parses is kept as a draft like JSON, whatever its problems."""
+    if (definition is None) == (text is None):
+        raise InvalidInput.on("definition", "give the journey as definition (JSON) or as yaml, one of them")
+    if definition is not None:
+        return definition
+    assert text is not None
+    return jd.load_yaml(text, "yaml")
+
+
+@router.get("/journeys", response_model=list[JourneyOut], summary="Journeys of the workspace")
+def list_journeys(session: DbSession, ctx: Reader, archived: Annotated[bool, Query()] = False) -> list[JourneyOut]:
+    return [journey_out(j) for j in service.journeys(session, include_archived=archived)]
+
+
+@router.post("/journeys", response_model=JourneyOut, status_code=201, summary="Save a new journey as a draft")
+def create_journey(data: JourneyIn, session: DbSession, ctx: Manager) -> JourneyOut:
+    raw = _definition(data.definition, data.yaml)
+    return journey_out(service.create(session, ctx, name=data.name, description=data.description, definition=raw))
+
+
+@router.post("/journeys/validate", response_model=ValidationOut, summary="Check a definition without saving it")
+def validate(data: DraftIn, session: DbSession, ctx: Reader) -> ValidationOut:
+    problems = service.problems_of(session, _definition(data.definition, data.yaml))
+    return ValidationOut(valid=not problems, problems=[Problem(**p.as_dict()) for p in problems])
+
+
+@router.get("/journeys/templates", response_model=list[TemplateOut], summary="The seeds' journey templates")
+def list_templates(ctx: Reader) -> list[TemplateOut]:
+    return [TemplateOut(**t.__dict__) for t in templates.all_templates()]
+
+
+@router.post("/journeys/templates/install", response_model=InstalledOut, status_code=201, summary="Install a template")
+def install_template(data: TemplateIn, session: DbSession, ctx: Manager) -> InstalledOut:
+    journey, notices = service.install_template(session, ctx, data.template, name=data.name)
+    return InstalledOut(journey=journey_out(journey), notices=notices)
+
+
+@router.get("/journeys/{journey_id}", response_model=JourneyOut, summary="One journey")
+def get_journey(journey_id: RowId, session: DbSession, ctx: Reader) -> JourneyOut:
+    return journey_out(service.get(session, journey_id))
+
+
+@router.patch("/journeys/{journey_id}", response_model=JourneyOut, summary="Rename a journey")
+def patch_journey(journey_id: RowId, data: JourneyPatch, session: DbSession, ctx: Manager) -> JourneyOut:
+    return journey_out(service.rename(session, ctx, journey_id, data.name, data.description))
+
+
+@router.put("/journeys/{journey_id}/draft", response_model=JourneyOut, summary="Save the draft")
+def save_draft(journey_id: RowId, data: DraftIn, session: DbSession, ctx: Manager) -> JourneyOut:
+    raw = _definition(data.definition, data.yaml)
+    return journey_out(service.save_draft(session, ctx, journey_id, raw))
+
+
+@router.post("/journeys/{journey_id}/publish", response_model=VersionOut, status_code=201, summary="Publish the draft")
+def publish(journey_id: RowId, session: DbSession, ctx: Manager) -> VersionOut:
+    v = service.publish(session, ctx, journey_id)
+    return VersionOut(
+        version=v.version, definition=v.definition, published_by=v.published_by, published_at=v.published_at
+    )
+
+
+@router.get("/journeys/{journey_id}/versions", response_model=list[VersionOut], summary="Published versions")
+def list_versions(journey_id: RowId, session: DbSession, ctx: Reader) -> list[VersionOut]:
+    service.get(session, journey_id)
+    return [
+        VersionOut(version=v.version, definition=v.definition, published_by=v.published_by, published_at=v.published_at)
+        for v in service.versions(session, journey_id)
+    ]
+
+
+@router.post("/journeys/{journey_id}/{action}", response_model=JourneyOut, summary="Pause, resume, archive, restore")
+def change_status(journey_id: RowId, action: str, session: DbSession, ctx: Manager) -> JourneyOut:
+    return journey_out(service.change_status(session, ctx, journey_id, action))

@@ -1,0 +1,256 @@
+"""Journeys: drafts that may be incomplete, validated against the workspace; publishing freezes a
+draft as the next immutable version; pausing, resuming and archiving; installing the seeds' templates.
+
+A draft is kept whatever is wrong with it (an editor must not lose work): its problems are stored
+beside it and shown. Publishing refuses a draft with any problem, naming every one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from siyu.audit import service as audit
+from siyu.auth.context import AuthContext
+from siyu.errors import Conflict, FieldProblem, InvalidInput, NotFound
+from siyu.filters.compiler import BrokenReference, compile_segment
+from siyu.filters.context import load_context
+from siyu.filters.definition import Definition
+from siyu.journey import definition as jd
+from siyu.journey import templates
+from siyu.kit.db import WORKSPACE_KEY
+from siyu.models import Journey, JourneyVersion, PropertyDefinition, Segment, Tag
+
+# The channels a journey may send through now; WeCom, 公众号, 小程序 and SMS arrive with the channels
+# capability through the same dispatcher.
+CHANNELS = ("outbox", "webhook", "email")
+STATUSES = ("draft", "active", "paused", "archived")
+
+
+def problems_of(session: Session, raw: object) -> list[FieldProblem]:
+    """Everything that keeps ``raw`` from being published in this workspace (empty: it can be)."""
+    try:
+        journey = jd.parse(raw)
+    except InvalidInput as exc:
+        return list(exc.errors)
+    return _workspace_problems(session, journey) + jd.unavailable_actions(journey)
+
+
+def _workspace_problems(session: Session, journey: jd.Journey) -> list[FieldProblem]:
+    """References to tags, segments, properties and channels that do not exist here, and conditions
+    that do not compile against the workspace's catalogue."""
+    problems: list[FieldProblem] = []
+    refs = jd.references(journey)
+    tags = set(session.scalars(select(Tag.id).where(Tag.id.in_(refs["tags"])))) if refs["tags"] else set()
+    for tag_id in sorted(refs["tags"] - tags):
+        problems.append(FieldProblem("definition", f"no tag {tag_id} in this workspace"))
+    segments = (
+        set(session.scalars(select(Segment.id).where(Segment.id.in_(refs["segments"])))) if refs["segments"] else set()
+    )
+    for segment_id in sorted(refs["segments"] - segments):
+        problems.append(FieldProblem("definition", f"no segment {segment_id} in this workspace"))
+    for node_id, node in journey.nodes.items():
+        if isinstance(node, jd.Send) and node.channel not in CHANNELS:
+            problems.append(
+                FieldProblem(
+                    f"definition.nodes.{node_id}.channel",
+                    f"channel {node.channel!r} is not available; use one of {', '.join(CHANNELS)}",
+                )
+            )
+        if isinstance(node, jd.SetProperty):
+            known = session.scalar(select(PropertyDefinition.id).where(PropertyDefinition.key == node.key))
+            if known is None:
+                problems.append(
+                    FieldProblem(f"definition.nodes.{node_id}.key", f"no property {node.key!r} in the catalogue")
+                )
+    context = load_context(session, int(session.info[WORKSPACE_KEY]))
+    for path, tree in _trees(journey):
+        try:
+            compile_segment(Definition(version=1, root=tree), context)
+        except (BrokenReference, InvalidInput) as exc:
+            inner = [
+                FieldProblem(p.field.replace("definition.root", f"definition.{path}", 1), p.reason) for p in exc.errors
+            ]
+            problems += inner or [FieldProblem(f"definition.{path}", exc.detail)]
+    return problems
+
+
+def _trees(journey: jd.Journey) -> list[tuple[str, Any]]:
+    found: list[tuple[str, Any]] = []
+    if isinstance(journey.trigger, jd.ScheduleTrigger) and journey.trigger.audience is not None:
+        found.append(("trigger.audience", journey.trigger.audience))
+    if journey.entry.audience is not None:
+        found.append(("entry.audience", journey.entry.audience))
+    found += [(f"nodes.{i}.if", n.if_) for i, n in journey.nodes.items() if isinstance(n, jd.Condition)]
+    return found
+
+
+def get(session: Session, journey_id: int) -> Journey:
+    journey = session.get(Journey, journey_id)
+    if journey is None:
+        raise NotFound(f"no journey {journey_id}")
+    return journey
+
+
+def journeys(session: Session, *, include_archived: bool = False) -> list[Journey]:
+    query = select(Journey).order_by(Journey.id)
+    if not include_archived:
+        query = query.where(Journey.status != "archived")
+    return list(session.scalars(query))
+
+
+def versions(session: Session, journey_id: int) -> list[JourneyVersion]:
+    query = select(JourneyVersion).where(JourneyVersion.journey_id == journey_id).order_by(JourneyVersion.version)
+    return list(session.scalars(query))
+
+
+def version(session: Session, journey_id: int, number: int) -> JourneyVersion:
+    found = session.scalar(
+        select(JourneyVersion).where(JourneyVersion.journey_id == journey_id, JourneyVersion.version == number)
+    )
+    if found is None:
+        raise NotFound(f"journey {journey_id} has no version {number}")
+    return found
+
+
+def journey_named(session: Session, name: str) -> Journey | None:
+    return session.scalar(select(Journey).where(Journey.name == name))
+
+
+def unpublishable(journey: Journey) -> InvalidInput:
+    problems = [FieldProblem(p["field"], p["reason"]) for p in journey.draft_problems or []]
+    first = problems[0]
+    return InvalidInput(detail=f"{first.field}: {first.reason}", errors=problems)
+
+
+def _state(journey: Journey) -> dict[str, Any]:
+    return {"name": journey.name, "status": journey.status, "published_version": journey.published_version}
+
+
+def _draft(raw: object) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise InvalidInput.on("definition", "a journey is a mapping with version, trigger, start and nodes")
+    return raw
+
+
+def create(
+    session: Session,
+    ctx: AuthContext,
+    *,
+    name: str,
+    definition: object,
+    description: str | None = None,
+    template: str | None = None,
+) -> Journey:
+    if journey_named(session, name) is not None:
+        raise Conflict(f"a journey named {name!r} exists already", extra={"field": "name"})
+    draft = _draft(definition)
+    journey = Journey(
+        name=name,
+        description=description,
+        status="draft",
+        draft=draft,
+        draft_problems=[p.as_dict() for p in problems_of(session, draft)] or None,
+        published_version=0,
+        template=template,
+        created_by=ctx.label,
+    )
+    session.add(journey)
+    session.flush()
+    audit.record(session, ctx, "journey.created", "journey", journey.id, after=_state(journey))
+    return journey
+
+
+def save_draft(session: Session, ctx: AuthContext, journey_id: int, definition: object) -> Journey:
+    journey = get(session, journey_id)
+    if journey.status == "archived":
+        raise Conflict("an archived journey cannot be edited; restore it first", extra={"field": "status"})
+    draft = _draft(definition)
+    journey.draft = draft
+    journey.draft_problems = [p.as_dict() for p in problems_of(session, draft)] or None
+    session.flush()
+    return journey
+
+
+def rename(session: Session, ctx: AuthContext, journey_id: int, name: str, description: str | None) -> Journey:
+    journey = get(session, journey_id)
+    if name != journey.name and journey_named(session, name) is not None:
+        raise Conflict(f"a journey named {name!r} exists already", extra={"field": "name"})
+    before = _state(journey)
+    journey.name = name
+    if description is not None:
+        journey.description = description
+    session.flush()
+    audit.record(session, ctx, "journey.updated", "journey", journey.id, before=before, after=_state(journey))
+    return journey
+
+
+def publish(session: Session, ctx: AuthContext, journey_id: int) -> JourneyVersion:
+    """Freeze the draft as the next version and make the journey active. Contacts already in the
+    journey stay on the version they entered; new entrants follow this one."""
+    journey = get(session, journey_id)
+    if journey.status == "archived":
+        raise Conflict("an archived journey cannot be published; restore it first", extra={"field": "status"})
+    problems = problems_of(session, journey.draft)
+    journey.draft_problems = [p.as_dict() for p in problems] or None
+    if problems:
+        raise unpublishable(journey)
+    stored = jd.dump(jd.parse(journey.draft))
+    latest = versions(session, journey.id)
+    if latest and latest[-1].definition == stored:
+        raise Conflict(f"version {latest[-1].version} is this draft already", extra={"field": "definition"})
+    before = _state(journey)
+    number = journey.published_version + 1
+    frozen = JourneyVersion(journey_id=journey.id, version=number, definition=stored, published_by=ctx.label)
+    session.add(frozen)
+    journey.published_version = number
+    journey.status = "active" if journey.status in ("draft", "active") else journey.status
+    journey.draft_problems = None
+    session.flush()
+    audit.record(session, ctx, "journey.published", "journey", journey.id, before=before, after=_state(journey))
+    return frozen
+
+
+_MOVES = {
+    "pause": ({"active"}, "paused"),
+    "resume": ({"paused"}, "active"),
+    "archive": ({"draft", "active", "paused"}, "archived"),
+    "restore": ({"archived"}, "paused"),
+}
+
+
+def change_status(session: Session, ctx: AuthContext, journey_id: int, move: str) -> Journey:
+    """``pause`` (nobody enters, nobody steps), ``resume``, ``archive``, ``restore`` (to paused: an
+    operator resumes it on purpose, or to draft when it was never published)."""
+    if move not in _MOVES:
+        raise InvalidInput.on("action", f"one of {', '.join(_MOVES)}")
+    journey = get(session, journey_id)
+    sources, target = _MOVES[move]
+    if journey.status not in sources:
+        raise Conflict(f"a {journey.status} journey cannot {move}", extra={"field": "status"})
+    if move == "restore" and journey.published_version == 0:
+        target = "draft"
+    before = _state(journey)
+    journey.status = target
+    session.flush()
+    audit.record(session, ctx, f"journey.{move}d", "journey", journey.id, before=before, after=_state(journey))
+    return journey
+
+
+def install_template(
+    session: Session, ctx: AuthContext, key: str, *, name: str | None = None
+) -> tuple[Journey, list[str]]:
+    """A template as a new draft (published separately, once the operator has read it). Returns the
+    journey and the notices: actions of capabilities not built yet are left out, and said so."""
+    template = templates.get(key)
+    definition, notices = templates.without_unavailable(template)
+    journey = create(
+        session,
+        ctx,
+        name=name or template.name,
+        definition=definition,
+        description=template.description,
+        template=template.key,
+    )
+    return journey, notices

@@ -1,0 +1,60 @@
+"""``siyu journeys`` as a user meets it: YAML files in, one-line errors, exit codes, drafts kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.cli.test_cli import siyu
+
+GOOD = """
+version: 1
+trigger: {type: event, event: contact_added}
+start: hello
+nodes:
+  hello: {type: send, channel: outbox, content: {text: 你好}, next: done}
+  done: {type: exit}
+"""
+
+
+def test_validate_save_publish_install_and_show(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert siyu("init", data_dir=data).returncode == 0
+    assert siyu("workspace", "create", "--slug", "lanji", "--name", "澜肌", data_dir=data).returncode == 0
+    good = tmp_path / "hello.yaml"
+    good.write_text(GOOD, encoding="utf-8")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(GOOD.replace("next: done", "next: nowhere"), encoding="utf-8")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("nodes: [\n", encoding="utf-8")
+
+    ok = siyu("journeys", "validate", "-w", "lanji", str(good), data_dir=data)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "valid" in ok.stdout
+    refused = siyu("journeys", "validate", "-w", "lanji", str(bad), data_dir=data)
+    assert refused.returncode == 1
+    assert "definition.nodes.hello.next: no node 'nowhere'" in refused.stdout
+    unreadable = siyu("journeys", "validate", "-w", "lanji", str(broken), data_dir=data)
+    assert unreadable.returncode == 1
+    assert "line 2" in unreadable.stderr
+
+    kept = siyu("journeys", "save", "-w", "lanji", "--name", "欢迎", "--publish", str(bad), data_dir=data)
+    assert kept.returncode == 1  # cannot publish …
+    assert "draft saved with 1 problem(s)" in kept.stdout  # … but the draft is kept
+    saved = siyu("journeys", "save", "-w", "lanji", "--name", "欢迎", "--publish", str(good), data_dir=data)
+    assert saved.returncode == 0, saved.stdout + saved.stderr
+    assert "published as version 1" in saved.stdout
+
+    installed = siyu("journeys", "install", "-w", "lanji", "birthday", data_dir=data)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert "生日礼遇" in installed.stdout
+    assert "优惠券" in installed.stdout  # the coupon step is left out, and said so
+    listed = siyu("journeys", "list", "-w", "lanji", data_dir=data)
+    assert "欢迎" in listed.stdout
+    assert "active" in listed.stdout
+    assert "draft" in listed.stdout
+    shown = siyu("journeys", "show", "-w", "lanji", "1", "--version", "1", data_dir=data)
+    assert shown.returncode == 0
+    assert "channel: outbox" in shown.stdout
+    missing = siyu("journeys", "show", "-w", "lanji", "1", "--version", "7", data_dir=data)
+    assert missing.returncode == 1
+    assert "no version 7" in missing.stderr
