@@ -113,6 +113,11 @@ class Settings(BaseSettings):
         description="How long a process waits for the analytics store while another process holds it "
         "(a refresh) before answering 503 `analytics_busy`.",
     )
+    journeys_tick_cron: str = Field(
+        default="* * * * *",
+        description="When journeys step (UTC cron): event triggers, due steps and due messages of every "
+        "workspace with an active journey.",
+    )
     analytics_refresh_cron: str = Field(
         default="*/10 * * * *",
         description="When the incremental analytics refresh runs (UTC cron): copies new data, rescores the "

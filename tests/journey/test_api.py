@@ -191,3 +191,58 @@ def test_readers_read_and_only_managers_change(api: Api) -> None:
     assert_problem(api.call("POST", f"/journeys/{jid}/publish", headers=api.reader), 403, "permission_denied")
     refused = api.call("POST", "/journeys", {"name": "x", "definition": {}}, headers=api.reader)
     assert_problem(refused, 403, "permission_denied")
+
+
+def test_enter_tick_ledger_and_tasks_over_http(api: Api) -> None:
+    from datetime import timedelta
+
+    from siyu.journey import tasks
+    from siyu.kit.time import utcnow
+    from tests.contact.factories import create_contact
+
+    with transaction(api.factory, workspace_id=api.ws) as session:
+        contacts = [create_contact(session, identities={"phone": f"1350000000{i}"}).id for i in range(2)]
+    definition = {
+        "version": 1,
+        "trigger": {"type": "manual"},
+        "start": "hello",
+        "nodes": {
+            "hello": {
+                "type": "send",
+                "channel": "outbox",
+                "priority": "service",
+                "content": {"text": "你好"},
+                "next": "call",
+            },
+            "call": {"type": "task", "title": "回访", "due_in": "1h"},
+        },
+    }
+    jid = api.call("POST", "/journeys", {"name": "回访", "definition": definition}).json()["id"]
+    assert_problem(api.call("POST", f"/journeys/{jid}/enter", {"contact_ids": contacts}), 409, "conflict")  # a draft
+    api.call("POST", f"/journeys/{jid}/publish")
+    entered = api.call("POST", f"/journeys/{jid}/enter", {"contact_ids": contacts})
+    assert entered.json() == {"entered": 2}
+    assert api.call("POST", f"/journeys/{jid}/enter", {"contact_ids": contacts}).json() == {"entered": 0}
+    assert_problem(api.call("POST", f"/journeys/{jid}/enter", {"contact_ids": []}), 422, "invalid_input")
+    report = tasks.tick(api.factory, None, api.ws)
+    assert (report.steps, report.sent) == (4, 2)
+    ledger = api.call("GET", "/deliveries?status=sent").json()
+    assert ledger["total"] == 2
+    assert {d["contact_id"] for d in ledger["items"]} == set(contacts)
+    assert ledger["items"][0]["source"] == f"journey:{jid}"
+    assert api.call("GET", "/deliveries?status=blocked").json()["total"] == 0
+    open_tasks = api.call("GET", "/tasks?status=open").json()
+    assert open_tasks["total"] == 2
+    assert api.call("GET", "/tasks?overdue=true").json()["total"] == 0  # due in an hour
+    with transaction(api.factory, workspace_id=api.ws) as session:
+        from siyu.models import StaffTask
+
+        for task in session.scalars(select(StaffTask)):
+            task.due_at = utcnow() - timedelta(minutes=5)
+    overdue = api.call("GET", "/tasks?overdue=true").json()
+    assert overdue["total"] == 2
+    assert all(t["overdue"] for t in overdue["items"])
+    done = api.call("POST", f"/tasks/{overdue['items'][0]['id']}/complete").json()
+    assert (done["status"], done["overdue"]) == ("done", False)
+    assert api.call("GET", "/tasks?overdue=true").json()["total"] == 1
+    assert_problem(api.call("POST", "/tasks/999/complete"), 404, "not_found")

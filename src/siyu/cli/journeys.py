@@ -18,7 +18,9 @@ from siyu.auth.context import AuthContext
 from siyu.auth.permissions import Permission
 from siyu.cli.common import CliError, open_store, settings_of, unit_of_work, workspace_by_slug
 from siyu.journey import definition as jd
-from siyu.journey import service, templates
+from siyu.journey import engine, service, tasks, templates
+from siyu.kit.time import utcnow
+from siyu.lake.store import lake_for
 
 journeys_app = typer.Typer(help="Journeys and SOP automation (自动化 SOP).", no_args_is_help=True)
 console = Console()
@@ -165,6 +167,37 @@ def _move(action: str) -> Callable[..., None]:
 
 for _action in ("pause", "resume", "archive", "restore"):
     journeys_app.command(_action)(_move(_action))
+
+
+@journeys_app.command("enter")
+def enter(
+    ctx: typer.Context,
+    workspace: Workspace,
+    journey_id: Annotated[int, typer.Argument()],
+    contact: Annotated[list[int], typer.Option("--contact", help="Contact id (repeat the option for more).")],
+    key: Annotated[str, typer.Option(help="Names this entry: the same key enters a contact once.")] = "manual",
+) -> None:
+    """Enter contacts into an active journey (manual trigger, or on top of the journey's own)."""
+    entries = [(c, f"{key}:{c}") for c in contact]
+    entered = _run(ctx, workspace, lambda session, _: engine.enter(session, journey_id, entries, utcnow()))
+    console.print(f"journey {journey_id}: {entered} of {len(contact)} contact(s) entered")
+
+
+@journeys_app.command("tick")
+def tick(ctx: typer.Context, workspace: Workspace) -> None:
+    """Run what is due now in the workspace's journeys: event triggers, steps, messages (the worker does
+    this every minute)."""
+    settings = settings_of(ctx)
+    engine_, factory = open_store(settings)
+    try:
+        ws = workspace_by_slug(factory, workspace)
+        report = tasks.tick(factory, lake_for(settings), ws.id)
+    finally:
+        engine_.dispose()
+    console.print(
+        f"{report.entered} entered, {report.steps} steps, {report.messages} messages queued "
+        f"({report.blocked} blocked), {report.sent} sent"
+    )
 
 
 @journeys_app.command("templates")

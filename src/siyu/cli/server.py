@@ -37,6 +37,7 @@ DEMO_PASSWORD = "siyu-demo-2026"  # noqa: S105 - the published login of the loca
 
 def prepare_store(settings: Settings) -> None:
     """Create the data folder, apply migrations and install the built-in schedules."""
+    from siyu.journey.tasks import install_schedules as install_journey_schedules
     from siyu.segment.tasks import install_schedules
     from siyu.worker import registry
     from siyu.worker.system_tasks import install_system_schedules
@@ -49,6 +50,7 @@ def prepare_store(settings: Settings) -> None:
     with unit_of_work(factory) as session:
         install_system_schedules(session, settings.job_retention_days)
         install_schedules(session, settings)
+        install_journey_schedules(session, settings)
     engine.dispose()
 
 

@@ -3,6 +3,7 @@ publishing immutable versions, pause / resume / archive, and the seeds' template
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -12,21 +13,27 @@ from siyu.auth.dependencies import DbSession, require
 from siyu.auth.permissions import Permission
 from siyu.errors import InvalidInput
 from siyu.journey import definition as jd
-from siyu.journey import service, templates
+from siyu.journey import engine, service, templates
 from siyu.journey.schemas import (
+    DeliveryOut,
     DraftIn,
+    EnterIn,
+    EnterOut,
     InstalledOut,
     JourneyIn,
     JourneyOut,
     JourneyPatch,
     Problem,
+    TaskOut,
     TemplateIn,
     TemplateOut,
     ValidationOut,
     VersionOut,
 )
-from siyu.kit.inputs import RowId
-from siyu.models import Journey
+from siyu.kit.inputs import RowId, RowOffset
+from siyu.kit.pagination import Page
+from siyu.kit.time import utcnow
+from siyu.models import Journey, StaffTask
 
 router = APIRouter(prefix="/api/v1", tags=["journeys"])
 Reader = Annotated[AuthContext, Depends(require(Permission.workspace_read))]
@@ -119,6 +126,69 @@ def list_versions(journey_id: RowId, session: DbSession, ctx: Reader) -> list[Ve
         VersionOut(version=v.version, definition=v.definition, published_by=v.published_by, published_at=v.published_at)
         for v in service.versions(session, journey_id)
     ]
+
+
+@router.post("/journeys/{journey_id}/enter", response_model=EnterOut, summary="Enter contacts into a journey")
+def enter(journey_id: RowId, data: EnterIn, session: DbSession, ctx: Manager) -> EnterOut:
+    entries = [(c, f"{data.key}:{c}") for c in data.contact_ids]
+    return EnterOut(entered=engine.enter(session, journey_id, entries, utcnow()))
+
+
+@router.get("/deliveries", response_model=Page[DeliveryOut], summary="The delivery ledger, newest first")
+def deliveries(
+    session: DbSession,
+    ctx: Reader,
+    status: Annotated[str | None, Query(max_length=16)] = None,
+    rule: Annotated[str | None, Query(max_length=32)] = None,
+    source: Annotated[str | None, Query(max_length=100)] = None,
+    contact_id: Annotated[RowId | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[RowOffset, Query()] = 0,
+) -> Page[DeliveryOut]:
+    rows, total = service.deliveries(
+        session, status=status, rule=rule, source=source, contact_id=contact_id, limit=limit, offset=offset
+    )
+    items = [DeliveryOut.model_validate(r, from_attributes=True) for r in rows]
+    return Page(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/tasks", response_model=Page[TaskOut], summary="Staff tasks (overdue=true: open and past due)")
+def tasks(
+    session: DbSession,
+    ctx: Reader,
+    status: Annotated[str | None, Query(pattern="^(open|done)$")] = None,
+    overdue: Annotated[bool, Query()] = False,
+    assignee: Annotated[str | None, Query(max_length=128)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[RowOffset, Query()] = 0,
+) -> Page[TaskOut]:
+    now = utcnow()
+    rows, total = service.tasks(
+        session, status=status, overdue_at=now if overdue else None, assignee=assignee, limit=limit, offset=offset
+    )
+    return Page(items=[_task_out(t, now) for t in rows], total=total, limit=limit, offset=offset)
+
+
+@router.post("/tasks/{task_id}/complete", response_model=TaskOut, summary="Mark a staff task done")
+def complete_task(task_id: RowId, session: DbSession, ctx: Manager) -> TaskOut:
+    now = utcnow()
+    return _task_out(service.complete_task(session, ctx, task_id, now), now)
+
+
+def _task_out(t: StaffTask, now: datetime) -> TaskOut:
+    return TaskOut(
+        id=t.id,
+        contact_id=t.contact_id,
+        source=t.source,
+        assignee=t.assignee,
+        title=t.title,
+        description=t.description,
+        status=t.status,
+        due_at=t.due_at,
+        overdue=t.status == "open" and t.due_at < now,
+        created_at=t.created_at,
+        completed_at=t.completed_at,
+    )
 
 
 @router.post("/journeys/{journey_id}/{action}", response_model=JourneyOut, summary="Pause, resume, archive, restore")

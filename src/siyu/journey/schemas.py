@@ -83,3 +83,44 @@ class TemplateOut(BaseModel):
 class ValidationOut(BaseModel):
     valid: bool
     problems: list[Problem]
+
+
+class EnterIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    contact_ids: list[int] = Field(min_length=1, max_length=100_000)
+    key: str = Field("manual", min_length=1, max_length=100, description="Names this entry: the same key enters once.")
+
+
+class EnterOut(BaseModel):
+    entered: int = Field(description="Contacts that entered (others were in it already, or may not re-enter).")
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    contact_id: int
+    source: str
+    channel: str
+    priority: str
+    promotional: bool
+    content: dict[str, Any]
+    status: str = Field(description="queued, sending, sent, handed_to_staff, delivered, failed, blocked, unknown")
+    rule: str | None = Field(description="The governance rule that blocked it.")
+    reason: str | None
+    not_before: datetime | None = Field(description="Deferred by quiet hours until then (UTC).")
+    created_at: datetime
+    sent_at: datetime | None
+
+
+class TaskOut(BaseModel):
+    id: int
+    contact_id: int | None
+    source: str
+    assignee: str | None
+    title: str
+    description: str | None
+    status: str
+    due_at: datetime
+    overdue: bool
+    created_at: datetime
+    completed_at: datetime | None

@@ -6,9 +6,10 @@ beside it and shown. Publishing refuses a draft with any problem, naming every o
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from siyu.audit import service as audit
@@ -19,8 +20,10 @@ from siyu.filters.context import load_context
 from siyu.filters.definition import Definition
 from siyu.journey import definition as jd
 from siyu.journey import templates
+from siyu.journey.engine import entry_problems
+from siyu.journey.triggers import start_watermark
 from siyu.kit.db import WORKSPACE_KEY
-from siyu.models import Journey, JourneyVersion, PropertyDefinition, Segment, Tag
+from siyu.models import Delivery, Journey, JourneyVersion, PropertyDefinition, Segment, StaffTask, Tag
 
 # The channels a journey may send through now; WeCom, 公众号, 小程序 and SMS arrive with the channels
 # capability through the same dispatcher.
@@ -34,7 +37,7 @@ def problems_of(session: Session, raw: object) -> list[FieldProblem]:
         journey = jd.parse(raw)
     except InvalidInput as exc:
         return list(exc.errors)
-    return _workspace_problems(session, journey) + jd.unavailable_actions(journey)
+    return _workspace_problems(session, journey) + jd.unavailable_actions(journey) + entry_problems(journey)
 
 
 def _workspace_problems(session: Session, journey: jd.Journey) -> list[FieldProblem]:
@@ -205,6 +208,8 @@ def publish(session: Session, ctx: AuthContext, journey_id: int) -> JourneyVersi
     frozen = JourneyVersion(journey_id=journey.id, version=number, definition=stored, published_by=ctx.label)
     session.add(frozen)
     journey.published_version = number
+    if journey.status == "draft":  # the first version: the journey starts with the events that follow
+        journey.trigger_watermark = start_watermark(session)
     journey.status = "active" if journey.status in ("draft", "active") else journey.status
     journey.draft_problems = None
     session.flush()
@@ -232,6 +237,8 @@ def change_status(session: Session, ctx: AuthContext, journey_id: int, move: str
     if move == "restore" and journey.published_version == 0:
         target = "draft"
     before = _state(journey)
+    if move == "resume":  # nobody entered while it was paused, and nobody enters for those events now
+        journey.trigger_watermark = start_watermark(session)
     journey.status = target
     session.flush()
     audit.record(session, ctx, f"journey.{move}d", "journey", journey.id, before=before, after=_state(journey))
@@ -254,3 +261,56 @@ def install_template(
         template=template.key,
     )
     return journey, notices
+
+
+def deliveries(
+    session: Session,
+    *,
+    status: str | None,
+    rule: str | None,
+    source: str | None,
+    contact_id: int | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[Delivery], int]:
+    query = select(Delivery)
+    for column, value in ((Delivery.status, status), (Delivery.rule, rule), (Delivery.source, source)):
+        if value is not None:
+            query = query.where(column == value)
+    if contact_id is not None:
+        query = query.where(Delivery.contact_id == contact_id)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(Delivery.id.desc()).limit(limit).offset(offset))
+    return list(rows), int(total)
+
+
+def tasks(
+    session: Session,
+    *,
+    status: str | None,
+    overdue_at: datetime | None,
+    assignee: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[StaffTask], int]:
+    query = select(StaffTask)
+    if overdue_at is not None:
+        query = query.where(StaffTask.status == "open", StaffTask.due_at < overdue_at)
+    elif status is not None:
+        query = query.where(StaffTask.status == status)
+    if assignee is not None:
+        query = query.where(StaffTask.assignee == assignee)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(StaffTask.due_at, StaffTask.id).limit(limit).offset(offset))
+    return list(rows), int(total)
+
+
+def complete_task(session: Session, ctx: AuthContext, task_id: int, now: datetime) -> StaffTask:
+    found = session.get(StaffTask, task_id)
+    if found is None:
+        raise NotFound(f"no task {task_id}")
+    if found.status != "done":
+        found.status, found.completed_at = "done", now
+        session.flush()
+        audit.record(session, ctx, "task.completed", "staff_task", found.id, after={"title": found.title})
+    return found

@@ -11,7 +11,7 @@ from siyu.models.event import Event
 from siyu.models.identity import Identity
 from siyu.models.import_run import ImportRun
 from siyu.models.job import Job
-from siyu.models.journey import Journey, JourneyVersion
+from siyu.models.journey import Delivery, Journey, JourneyRun, JourneyVersion, StaffTask
 from siyu.models.membership import Membership
 from siyu.models.merge_record import MergeRecord
 from siyu.models.operator import Operator
@@ -32,11 +32,13 @@ __all__ = [
     "ConsoleSession",
     "Contact",
     "ContactTag",
+    "Delivery",
     "Event",
     "Identity",
     "ImportRun",
     "Job",
     "Journey",
+    "JourneyRun",
     "JourneyVersion",
     "Membership",
     "MergeRecord",
@@ -50,6 +52,7 @@ __all__ = [
     "SegmentRefresh",
     "SegmentVersion",
     "StaffMember",
+    "StaffTask",
     "Tag",
     "TagGroup",
     "Workspace",

@@ -56,7 +56,12 @@ class PermanentJobError(Exception):
 _TASKS: dict[str, TaskSpec] = {}
 
 # Modules whose import registers the built-in handlers. Later domains add their ``tasks`` module here.
-BUILTIN_TASK_MODULES = ("siyu.worker.system_tasks", "siyu.transfer.tasks", "siyu.segment.tasks")
+BUILTIN_TASK_MODULES = (
+    "siyu.worker.system_tasks",
+    "siyu.transfer.tasks",
+    "siyu.segment.tasks",
+    "siyu.journey.tasks",
+)
 
 
 def task(name: str, *, max_attempts: int | None = None) -> Callable[[Handler], Handler]:

@@ -1,4 +1,4 @@
-"""journeys
+"""journeys, runs, the delivery ledger and staff tasks
 
 Revision ID: 0006
 Revises: 0005
@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("published_version", sa.Integer(), nullable=False),
         sa.Column("template", sa.String(length=64), nullable=True),
         sa.Column("created_by", sa.String(length=320), nullable=False),
+        sa.Column("trigger_watermark", sa.BigInteger(), nullable=False),
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("created_at", siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
@@ -76,11 +77,135 @@ def upgrade() -> None:
     with op.batch_alter_table("journey_version", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_journey_version_workspace_id"), ["workspace_id"], unique=False)
 
+    op.create_table(
+        "delivery",
+        sa.Column("contact_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("dedup_key", sa.String(length=200), nullable=False),
+        sa.Column("source", sa.String(length=100), nullable=False),
+        sa.Column("channel", sa.String(length=32), nullable=False),
+        sa.Column("priority", sa.String(length=16), nullable=False),
+        sa.Column("promotional", sa.Boolean(), nullable=False),
+        sa.Column(
+            "content", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
+        ),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("rule", sa.String(length=32), nullable=True),
+        sa.Column("reason", sa.String(length=500), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("not_before", siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("workspace_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["contact_id"], ["contact.id"], name=op.f("fk_delivery_contact_id_contact"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"], ["workspace.id"], name=op.f("fk_delivery_workspace_id_workspace"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_delivery")),
+        sa.UniqueConstraint("workspace_id", "dedup_key", name=op.f("uq_delivery_workspace_id_dedup_key")),
+    )
+    with op.batch_alter_table("delivery", schema=None) as batch_op:
+        batch_op.create_index("ix_delivery_contact", ["contact_id", "created_at"], unique=False)
+        batch_op.create_index("ix_delivery_due", ["status", "not_before"], unique=False)
+        batch_op.create_index(batch_op.f("ix_delivery_workspace_id"), ["workspace_id"], unique=False)
+
+    op.create_table(
+        "journey_run",
+        sa.Column("journey_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("contact_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("entry_key", sa.String(length=200), nullable=False),
+        sa.Column("node", sa.String(length=64), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("due_at", siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("steps", sa.Integer(), nullable=False),
+        sa.Column("exit_reason", sa.String(length=200), nullable=True),
+        sa.Column("entered_at", siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ended_at", siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("workspace_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["contact_id"], ["contact.id"], name=op.f("fk_journey_run_contact_id_contact"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["journey_id"], ["journey.id"], name=op.f("fk_journey_run_journey_id_journey"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"], ["workspace.id"], name=op.f("fk_journey_run_workspace_id_workspace"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_journey_run")),
+        sa.UniqueConstraint("journey_id", "entry_key", name=op.f("uq_journey_run_journey_id_entry_key")),
+    )
+    with op.batch_alter_table("journey_run", schema=None) as batch_op:
+        batch_op.create_index("ix_journey_run_contact", ["journey_id", "contact_id"], unique=False)
+        batch_op.create_index("ix_journey_run_due", ["status", "due_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_journey_run_workspace_id"), ["workspace_id"], unique=False)
+
+    op.create_table(
+        "staff_task",
+        sa.Column("contact_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("dedup_key", sa.String(length=200), nullable=False),
+        sa.Column("source", sa.String(length=100), nullable=False),
+        sa.Column("assignee", sa.String(length=128), nullable=True),
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("description", sa.String(length=2000), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("due_at", siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("completed_at", siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("workspace_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["contact_id"], ["contact.id"], name=op.f("fk_staff_task_contact_id_contact"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"], ["workspace.id"], name=op.f("fk_staff_task_workspace_id_workspace"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_staff_task")),
+        sa.UniqueConstraint("workspace_id", "dedup_key", name=op.f("uq_staff_task_workspace_id_dedup_key")),
+    )
+    with op.batch_alter_table("staff_task", schema=None) as batch_op:
+        batch_op.create_index("ix_staff_task_open", ["status", "due_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_staff_task_workspace_id"), ["workspace_id"], unique=False)
+
+    with op.batch_alter_table("workspace", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column(
+                "governance",
+                sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+                nullable=False,
+                server_default="{}",
+            )
+        )
+    with op.batch_alter_table("workspace", schema=None) as batch_op:
+        batch_op.alter_column("governance", server_default=None)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("workspace", schema=None) as batch_op:
+        batch_op.drop_column("governance")
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("staff_task", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_staff_task_workspace_id"))
+        batch_op.drop_index("ix_staff_task_open")
+
+    op.drop_table("staff_task")
+    with op.batch_alter_table("journey_run", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_journey_run_workspace_id"))
+        batch_op.drop_index("ix_journey_run_due")
+        batch_op.drop_index("ix_journey_run_contact")
+
+    op.drop_table("journey_run")
+    with op.batch_alter_table("delivery", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_delivery_workspace_id"))
+        batch_op.drop_index("ix_delivery_due")
+        batch_op.drop_index("ix_delivery_contact")
+
+    op.drop_table("delivery")
     with op.batch_alter_table("journey_version", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_journey_version_workspace_id"))
 

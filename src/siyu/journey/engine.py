@@ -1,0 +1,434 @@
+"""The journey engine: contacts enter published versions (:func:`enter`) and are stepped in batches
+(:func:`step_due`).
+
+Exactly once, durably: a batch runs in one transaction. Every side effect a step has — a ledger row
+for a message (:mod:`siyu.dispatch.ledger`), a staff task, a tag, a property — is a row written in that
+transaction with a deterministic key (journey × version × run × node; the graph is acyclic, so a run
+passes a node at most once), and the runs' new positions commit with them. A worker killed at any point
+leaves either the whole batch or none of it; the next worker steps the same runs again and writes the
+same rows once. Messages leave the ledger afterwards, each channel on its own terms.
+
+A step executes nodes until the run waits or ends:
+
+* ``wait`` / ``wait_until`` move the run to the next node and set ``due_at`` (``wait_until`` in the
+  workspace's time zone, optionally on given weekdays);
+* ``send``, ``task``, ``tag``, ``set_property`` act and go on; ``random`` picks a branch from a hash of
+  the run (so a replay picks the same one) and keeps ``holdout`` percent out as the control group;
+* ``condition`` is evaluated for all the runs of a batch at that node at once, against the analytics
+  store (its copy is as fresh as the last sync, normally minutes);
+* ``exit`` (or a node without ``next``) ends the run.
+
+Before a run steps, the journey's goal is checked: a contact who did the goal event since entering ends
+``converted`` and gets nothing more. Paused journeys are not stepped; resuming steps each run from where
+it stopped, and nothing it did before is done again.
+
+Not yet: ``wait_event`` and ``webhook`` nodes (they need the event hook and the outbound channels of the
+next part), and journeys holding them cannot be published (:data:`ENGINE_NOT_YET`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from siyu.dispatch import ledger
+from siyu.dispatch.governance import parse_governance
+from siyu.errors import Conflict, FieldProblem, InvalidInput
+from siyu.journey import definition as jd
+from siyu.kit.bulk import insert_rows
+from siyu.kit.db import WORKSPACE_KEY
+from siyu.models import Contact, Event, Journey, JourneyRun, JourneyVersion, StaffTask, Tag, Workspace
+from siyu.tag import service as tagging
+
+ENGINE_NOT_YET = ("wait_event", "webhook")
+ENDED = ("done", "exited", "converted", "holdout")
+
+
+@dataclass
+class StepReport:
+    runs: int = 0
+    steps: int = 0
+    messages: int = 0
+    blocked: int = 0
+    tasks: int = 0
+    ended: int = 0
+    by_node: dict[str, int] = field(default_factory=dict)
+
+
+def entry_problems(journey: jd.Journey) -> list[FieldProblem]:
+    """Why the engine cannot run this journey yet (empty: it can)."""
+    found = [
+        FieldProblem(f"definition.nodes.{node_id}", f"{node.type} nodes arrive with the next part of the engine")
+        for node_id, node in journey.nodes.items()
+        if node.type in ENGINE_NOT_YET
+    ]
+    if journey.entry.audience is not None:
+        found.append(
+            FieldProblem("definition.entry.audience", "entry audiences arrive with the next part of the engine")
+        )
+    return found
+
+
+def version_definition(
+    session: Session, journey_id: int, version: int, cache: dict[tuple[int, int], jd.Journey]
+) -> jd.Journey:
+    key = (journey_id, version)
+    if key not in cache:
+        row = session.scalar(
+            select(JourneyVersion.definition).where(
+                JourneyVersion.journey_id == journey_id, JourneyVersion.version == version
+            )
+        )
+        if row is None:
+            raise InvalidInput.on("version", f"journey {journey_id} has no version {version}")
+        cache[key] = jd.parse(row)
+    return cache[key]
+
+
+def enter(session: Session, journey_id: int, entries: Iterable[tuple[int, str]], now: datetime) -> int:
+    """Enter contacts (with the key of what let each in) into the journey's newest version, as its
+    re-entry policy allows. Returns how many entered; a key seen before enters nobody again."""
+    journey = session.get(Journey, journey_id)
+    if journey is None or journey.status != "active":
+        raise Conflict(f"journey {journey_id} is not active", extra={"field": "journey_id"})
+    definition = version_definition(session, journey_id, journey.published_version, {})
+    wanted = list(dict.fromkeys(entries))
+    if not wanted:
+        return 0
+    contact_ids = {c for c, _ in wanted}
+    live: set[int] = set()
+    runs: list[Any] = []
+    ordered = sorted(contact_ids)
+    for start in range(0, len(ordered), 2000):
+        chunk = ordered[start : start + 2000]
+        live.update(session.scalars(select(Contact.id).where(Contact.id.in_(chunk), Contact.merged_into_id.is_(None))))
+        runs += session.execute(
+            select(JourneyRun.contact_id, JourneyRun.status, JourneyRun.ended_at).where(
+                JourneyRun.journey_id == journey_id, JourneyRun.contact_id.in_(chunk)
+            )
+        ).all()
+    blocked: set[int] = set()
+    policy = definition.entry
+    for contact_id, status, ended_at in runs:
+        if policy.re_entry is jd.ReEntry.never or (
+            policy.re_entry is jd.ReEntry.after_exit
+            and (status not in ENDED or ended_at is None or ended_at > now - timedelta(days=policy.cooldown_days))
+        ):
+            blocked.add(contact_id)
+    ws = int(session.info[WORKSPACE_KEY])
+    rows: list[dict[str, Any]] = []
+    taken: set[int] = set()
+    for contact_id, key in wanted:
+        if contact_id not in live or contact_id in blocked:
+            continue
+        if policy.re_entry is not jd.ReEntry.always:
+            if contact_id in taken:
+                continue
+            taken.add(contact_id)
+        rows.append(
+            {
+                "workspace_id": ws,
+                "journey_id": journey_id,
+                "version": journey.published_version,
+                "contact_id": contact_id,
+                "entry_key": key[:200],
+                "node": definition.start,
+                "status": "waiting",
+                "due_at": now,
+                "steps": 0,
+                "entered_at": now,
+            }
+        )
+    keys = sorted({r["entry_key"] for r in rows})
+    known: set[str] = set()
+    for start in range(0, len(keys), 2000):
+        chunk = keys[start : start + 2000]
+        found = select(JourneyRun.entry_key).where(JourneyRun.journey_id == journey_id, JourneyRun.entry_key.in_(chunk))
+        known.update(session.scalars(found))
+    rows = [r for r in rows if r["entry_key"] not in known]
+    insert_rows(session, JourneyRun, rows, skip_conflicts_on=["journey_id", "entry_key"])
+    return len(rows)
+
+
+def _due(session: Session, now: datetime, limit: int) -> list[JourneyRun]:
+    query = (
+        select(JourneyRun)
+        .join(Journey, Journey.id == JourneyRun.journey_id)
+        .where(JourneyRun.status == "waiting", JourneyRun.due_at <= now, Journey.status == "active")
+        .order_by(JourneyRun.due_at, JourneyRun.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(of=JourneyRun, skip_locked=True)  # several workers share the runs
+    return list(session.scalars(query))
+
+
+def _pick(run_id: int, node_id: str, weights: Sequence[int]) -> int:
+    """A branch index from a hash of the run and node: the same on every replay."""
+    digest = hashlib.blake2b(f"{run_id}:{node_id}".encode(), digest_size=8).digest()
+    point = int.from_bytes(digest, "big") % sum(weights)
+    for index, weight in enumerate(weights):
+        if point < weight:
+            return index
+        point -= weight
+    return len(weights) - 1
+
+
+def _holdout(run_id: int, node_id: str, percent: int) -> bool:
+    digest = hashlib.blake2b(f"holdout:{run_id}:{node_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % 100 < percent
+
+
+def next_time_of_day(now: datetime, at: str, weekdays: Sequence[int] | None, tz: ZoneInfo) -> datetime:
+    """The first local ``at`` (HH:MM) strictly after ``now`` on one of ``weekdays`` (1 = Monday)."""
+    wall = jd.clock_time(at)
+    local = now.astimezone(tz)
+    for offset in range(0, 8):
+        day = local.date() + timedelta(days=offset)
+        if weekdays and day.isoweekday() not in weekdays:
+            continue
+        candidate = datetime.combine(day, wall, tzinfo=tz)
+        # A wall time skipped by a DST change resolves forward (fold 0 of a missing time lands after it).
+        instant = candidate.astimezone(ZoneInfo("UTC"))
+        if instant > now:
+            return instant
+    raise AssertionError("a week always holds a matching day")
+
+
+def _goal_reached(session: Session, definition: jd.Journey, runs: Sequence[JourneyRun]) -> set[int]:
+    goal = definition.goal
+    if goal is None or not runs:
+        return set()
+    earliest = min(r.entered_at for r in runs)
+    rows = session.execute(
+        select(Event.contact_id, Event.occurred_at, Event.properties).where(
+            Event.name == goal.event,
+            Event.contact_id.in_({r.contact_id for r in runs}),
+            Event.occurred_at >= earliest,
+        )
+    ).all()
+    reached: set[int] = set()
+    by_contact: dict[int, list[tuple[datetime, dict[str, Any]]]] = defaultdict(list)
+    for contact_id, occurred_at, properties in rows:
+        if all(matches(f, properties or {}) for f in goal.where):
+            by_contact[contact_id].append((occurred_at, properties))
+    for run in runs:
+        limit = run.entered_at + timedelta(days=goal.within_days) if goal.within_days else None
+        if any(at >= run.entered_at and (limit is None or at <= limit) for at, _ in by_contact.get(run.contact_id, [])):
+            reached.add(run.id)
+    return reached
+
+
+def matches(test: Any, properties: dict[str, Any]) -> bool:
+    """A property filter of a goal against an event's properties (equality and presence; the rest of
+    the comparisons of the filter language are evaluated by the analytics store)."""
+    value = properties.get(test.key)
+    cmp = test.cmp.value
+    if cmp == "is_set":
+        return value is not None
+    if cmp == "is_not_set":
+        return value is None
+    if cmp == "eq":
+        return bool(value == test.value)
+    if cmp == "ne":
+        return bool(value != test.value)
+    if cmp == "in":
+        return value in (test.value or [])
+    if cmp == "not_in":
+        return value not in (test.value or [])
+    if cmp == "starts_with":
+        return isinstance(value, str) and value.startswith(str(test.value))
+    if cmp == "contains":
+        return isinstance(value, str | list) and test.value in value
+    return False
+
+
+Condition = Any  # evaluator: (definition, node id, runs) → the run ids for which the condition holds
+
+
+def step_due(session: Session, now: datetime, *, limit: int = 5000, conditions: Condition | None = None) -> StepReport:
+    """Step the runs that are due (at most ``limit``) in the caller's transaction."""
+    report = StepReport()
+    runs = _due(session, now, limit)
+    if not runs:
+        return report
+    report.runs = len(runs)
+    ws = session.get(Workspace, int(session.info[WORKSPACE_KEY]))
+    assert ws is not None
+    tz = ZoneInfo(ws.timezone)
+    governance = parse_governance(ws.governance or None)
+    cache: dict[tuple[int, int], jd.Journey] = {}
+    groups: dict[tuple[int, int], list[JourneyRun]] = defaultdict(list)
+    for run in runs:
+        groups[(run.journey_id, run.version)].append(run)
+    messages: list[ledger.Message] = []
+    tasks: list[dict[str, Any]] = []
+    tags: dict[tuple[int, str], list[int]] = defaultdict(list)  # (tag id, add/remove) → contacts
+    for (journey_id, version), group in groups.items():
+        definition = version_definition(session, journey_id, version, cache)
+        converted = _goal_reached(session, definition, group)
+        active = []
+        for run in group:
+            if run.id in converted:
+                _end(run, "converted", now, "goal reached")
+                report.ended += 1
+            else:
+                active.append(run)
+        # Waves: each executes one node of every run still moving; conditions are decided per wave.
+        while active:
+            moving: list[JourneyRun] = []
+            at_condition: dict[str, list[JourneyRun]] = defaultdict(list)
+            for run in active:
+                node_id = run.node
+                if node_id is None:
+                    _end(run, "done", now, None)
+                    report.ended += 1
+                    continue
+                node = definition.nodes[node_id]
+                if isinstance(node, jd.Condition):
+                    at_condition[node_id].append(run)
+                    continue
+                run.steps += 1
+                report.steps += 1
+                report.by_node[node_id] = report.by_node.get(node_id, 0) + 1
+                source = f"journey:{journey_id}"
+                key = f"journey:{journey_id}:v{version}:run:{run.id}:{node_id}"
+                if isinstance(node, jd.Wait):
+                    run.node, run.due_at = node.next, now + timedelta(seconds=jd.duration_seconds(node.duration))
+                    if node.next is None:
+                        _end(run, "done", now, None)
+                        report.ended += 1
+                    continue
+                if isinstance(node, jd.WaitUntil):
+                    run.node, run.due_at = node.next, next_time_of_day(now, node.time, node.weekdays, tz)
+                    if node.next is None:
+                        _end(run, "done", now, None)
+                        report.ended += 1
+                    continue
+                if isinstance(node, jd.Exit):
+                    _end(run, "exited", now, node.reason)
+                    report.ended += 1
+                    continue
+                if isinstance(node, jd.RandomSplit):
+                    if node.holdout and _holdout(run.id, node_id, node.holdout):
+                        _end(run, "holdout", now, f"control group of {node_id}")
+                        report.ended += 1
+                        continue
+                    branch = node.branches[_pick(run.id, node_id, [b.weight for b in node.branches])]
+                    run.node = branch.next
+                    moving.append(run)
+                    continue
+                if isinstance(node, jd.Send):
+                    content = node.content.model_dump(mode="json", exclude_none=True)
+                    messages.append(
+                        ledger.Message(
+                            run.contact_id, key, source, node.channel, content, node.priority, node.promotional
+                        )
+                    )
+                elif isinstance(node, jd.Task):
+                    tasks.append(
+                        {
+                            "workspace_id": ws.id,
+                            "contact_id": run.contact_id,
+                            "dedup_key": key,
+                            "source": source,
+                            "assignee": node.assignee,
+                            "title": node.title,
+                            "description": node.description,
+                            "status": "open",
+                            "due_at": now + timedelta(seconds=jd.duration_seconds(node.due_in)),
+                            "created_at": now,
+                        }
+                    )
+                elif isinstance(node, jd.TagAction):
+                    for tag_id in node.add:
+                        tags[(tag_id, "add")].append(run.contact_id)
+                    for tag_id in node.remove:
+                        tags[(tag_id, "remove")].append(run.contact_id)
+                elif isinstance(node, jd.SetProperty):
+                    contact = session.get(Contact, run.contact_id)
+                    if contact is not None:
+                        contact.properties = {**(contact.properties or {}), node.key: node.value}
+                        contact.updated_at = now
+                else:
+                    raise InvalidInput.on(f"nodes.{node_id}", f"{node.type} nodes are not run by this engine yet")
+                run.node = node.next
+                moving.append(run)
+            for node_id, waiting in at_condition.items():
+                node = definition.nodes[node_id]
+                assert isinstance(node, jd.Condition)
+                holds = conditions(definition, node_id, waiting) if conditions else set()
+                for run in waiting:
+                    run.steps += 1
+                    report.steps += 1
+                    report.by_node[node_id] = report.by_node.get(node_id, 0) + 1
+                    run.node = node.then if run.id in holds else node.else_
+                    moving.append(run)
+            for run in moving:
+                if run.node is None:
+                    _end(run, "done", now, None)
+                    report.ended += 1
+            active = [r for r in moving if r.node is not None and r.status == "waiting"]
+    decisions = ledger.queue(session, messages, governance, ws.timezone, now)
+    report.messages = sum(1 for d in decisions if d.action != "block")
+    report.blocked = sum(1 for d in decisions if d.action == "block")
+    insert_rows(session, StaffTask, tasks, skip_conflicts_on=["workspace_id", "dedup_key"])
+    report.tasks = len(tasks)
+    _apply_tags(session, tags, now)
+    session.flush()
+    return report
+
+
+def _apply_tags(session: Session, tags: dict[tuple[int, str], list[int]], now: datetime) -> None:
+    for (tag_id, verb), contact_ids in sorted(tags.items()):
+        tag = session.get(Tag, tag_id)
+        if tag is None:  # deleted since the journey was published: the step does nothing
+            continue
+        if verb == "add":
+            tagging.apply(session, tag, contact_ids, source="journey", now=now)
+        else:
+            tagging.unapply(session, tag, contact_ids, source="journey", now=now)
+
+
+def _end(run: JourneyRun, status: str, now: datetime, reason: str | None) -> None:
+    run.status, run.ended_at, run.due_at = status, now, None
+    run.exit_reason = reason[:200] if reason else None
+
+
+def lake_conditions(session: Session, lake: Any) -> Condition:
+    """Conditions decided by the analytics store, with the segment compiler (one query per condition
+    node and batch)."""
+    import pyarrow as pa
+
+    from siyu.filters.compiler import compile_segment, render
+    from siyu.filters.context import load_context
+    from siyu.filters.definition import Definition
+
+    context = load_context(session, int(session.info[WORKSPACE_KEY]))
+
+    def evaluate(definition: jd.Journey, node_id: str, runs: Sequence[JourneyRun]) -> set[int]:
+        node = definition.nodes[node_id]
+        assert isinstance(node, jd.Condition)
+        sql = render(compile_segment(Definition(version=1, root=node.if_), context), "duckdb")
+        ids = pa.table({"contact_id": pa.array(sorted({r.contact_id for r in runs}), type=pa.int64())})
+        with lake.read() as con:
+            con.register("condition_contacts", ids)
+            try:
+                found = con.execute(
+                    f"SELECT contact_id FROM ({sql}) AS q "  # noqa: S608 - compiled by us
+                    "WHERE contact_id IN (SELECT contact_id FROM condition_contacts)"
+                ).fetchall()
+            finally:
+                con.unregister("condition_contacts")
+        holding = {int(r[0]) for r in found}
+        return {r.id for r in runs if r.contact_id in holding}
+
+    return evaluate

@@ -1,0 +1,334 @@
+"""The journey engine on both databases: contacts step through published versions, every side effect
+once (a replayed batch writes nothing twice), pause and resume, re-entry, goals, splits, conditions
+and the dispatcher's governance with its ledger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from siyu.auth.context import AuthContext
+from siyu.auth.permissions import Permission
+from siyu.config import Settings
+from siyu.dispatch import ledger
+from siyu.dispatch.governance import parse_governance
+from siyu.journey import engine, service
+from siyu.kit.db import transaction
+from siyu.lake.store import lake_for
+from siyu.lake.sync import sync_workspace
+from siyu.models import ConsentRecord, ContactTag, Delivery, JourneyRun, StaffTask, Tag, TagGroup
+from tests.contact.factories import add_event, create_contact
+from tests.factories import create_workspace
+
+# 10:00 in Shanghai: outside quiet hours, a fresh local day.
+T0 = datetime(2026, 12, 2, 2, 0, tzinfo=UTC)
+
+
+@dataclass
+class World:
+    factory: sessionmaker[Session]
+    settings: Settings
+    ws: int
+    ctx: AuthContext
+    contacts: list[int]
+    tag: int
+
+    def journey(self, nodes: dict[str, Any], start: str, **extra: Any) -> int:
+        definition = {"version": 1, "trigger": {"type": "manual"}, "start": start, "nodes": nodes, **extra}
+        with self.session() as session:
+            journey = service.create(
+                session, self.ctx, name=f"j{len(nodes)}-{start}-{id(nodes)}", definition=definition
+            )
+            assert journey.draft_problems is None, journey.draft_problems
+            service.publish(session, self.ctx, journey.id)
+            return journey.id
+
+    def session(self) -> Any:
+        return transaction(self.factory, workspace_id=self.ws)
+
+    def enter(self, journey_id: int, at: datetime = T0, key: str = "manual") -> int:
+        with self.session() as session:
+            return engine.enter(session, journey_id, [(c, f"{key}:{c}") for c in self.contacts], at)
+
+    def step(self, at: datetime, **kwargs: Any) -> engine.StepReport:
+        with self.session() as session:
+            return engine.step_due(session, at, **kwargs)
+
+    def deliver(self, at: datetime) -> ledger.DeliveryReport:
+        with self.session() as session:
+            return ledger.deliver_due(session, at)
+
+    def ledger(self) -> list[tuple[int, str, str, str | None]]:
+        with self.session() as session:
+            rows = session.execute(
+                select(Delivery.contact_id, Delivery.dedup_key, Delivery.status, Delivery.rule).order_by(Delivery.id)
+            )
+            return [(c, k, s, r) for c, k, s, r in rows]
+
+    def count(self, model: Any) -> int:
+        with self.session() as session:
+            return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+@pytest.fixture
+def world(session_factory: sessionmaker[Session], settings: Settings) -> World:
+    ws = create_workspace(session_factory).id
+    with transaction(session_factory, workspace_id=ws) as session:
+        contacts = [create_contact(session, identities={"phone": f"1370000000{i}"}).id for i in range(3)]
+        group = TagGroup(name="旅程")
+        session.add(group)
+        session.flush()
+        tag = Tag(group_id=group.id, name="已欢迎")
+        session.add(tag)
+        session.flush()
+        tag_id = tag.id
+    ctx = AuthContext(workspace_id=ws, permissions=frozenset(Permission), label="test")
+    return World(session_factory, settings, ws, ctx, contacts, tag_id)
+
+
+def welcome(world: World) -> dict[str, Any]:
+    return {
+        "hello": {
+            "type": "send",
+            "channel": "outbox",
+            "priority": "transactional",
+            "content": {"text": "欢迎"},
+            "next": "greet",
+        },
+        "greet": {"type": "task", "title": "1小时内问候", "due_in": "1h", "next": "wait"},
+        "wait": {"type": "wait", "duration": "24h", "next": "recommend"},
+        "recommend": {
+            "type": "send",
+            "channel": "outbox",
+            "promotional": True,
+            "content": {"text": "推荐"},
+            "next": "tag",
+        },
+        "tag": {"type": "tag", "add": [world.tag], "next": "done"},
+        "done": {"type": "exit", "reason": "欢迎结束"},
+    }
+
+
+def test_the_welcome_sop_steps_every_contact_once(world: World) -> None:
+    jid = world.journey(welcome(world), "hello")
+    assert world.enter(jid) == 3
+    first = world.step(T0)
+    assert (first.runs, first.messages, first.tasks, first.ended) == (3, 3, 3, 0)
+    assert first.by_node == {"hello": 3, "greet": 3, "wait": 3}
+    assert world.deliver(T0).sent == 3
+    assert world.step(T0 + timedelta(hours=23)).runs == 0  # still waiting
+    later = world.step(T0 + timedelta(hours=24))
+    assert (later.runs, later.messages, later.ended) == (3, 3, 3)
+    world.deliver(T0 + timedelta(hours=24))
+    rows = world.ledger()
+    assert [s for _, _, s, _ in rows] == ["sent"] * 6
+    assert len({k for _, k, _, _ in rows}) == 6
+    with world.session() as session:
+        runs = list(session.scalars(select(JourneyRun)))
+        tagged = set(session.scalars(select(ContactTag.contact_id).where(ContactTag.tag_id == world.tag)))
+        task = session.scalars(select(StaffTask)).first()
+        assert task is not None
+        assert task.due_at == T0 + timedelta(hours=1)
+    assert {(r.status, r.exit_reason, r.steps) for r in runs} == {("exited", "欢迎结束", 6)}
+    assert tagged == set(world.contacts)
+
+
+def test_a_batch_replayed_after_a_crash_writes_nothing_twice(world: World) -> None:
+    jid = world.journey(welcome(world), "hello")
+    world.enter(jid)
+
+    def killed_before_the_commit() -> None:
+        with world.session() as session:
+            engine.step_due(session, T0)
+            raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        killed_before_the_commit()
+    assert world.count(Delivery) == 0
+    assert world.count(StaffTask) == 0
+    world.step(T0)
+    world.step(T0)  # nothing is due any more
+    assert world.count(Delivery) == 3
+    assert world.count(StaffTask) == 3
+    with world.session() as session:  # the same message queued again is stored once
+        again = [ledger.Message(world.contacts[0], world.ledger()[0][1], "journey", "outbox", {"text": "x"})]
+        ledger.queue(session, again, parse_governance(None), "Asia/Shanghai", T0)
+    assert world.count(Delivery) == 3
+    assert world.enter(jid) == 0  # the same entry keys enter nobody
+
+
+def test_pause_and_resume_resend_nothing(world: World) -> None:
+    jid = world.journey(welcome(world), "hello")
+    world.enter(jid)
+    world.step(T0)
+    with world.session() as session:
+        service.change_status(session, world.ctx, jid, "pause")
+    assert world.step(T0 + timedelta(days=2)).runs == 0
+    with world.session() as session:
+        service.change_status(session, world.ctx, jid, "resume")
+    resumed = world.step(T0 + timedelta(days=2))
+    assert resumed.by_node == {"recommend": 3, "tag": 3, "done": 3}
+    assert world.count(Delivery) == 6
+
+
+def test_re_entry_policies(world: World) -> None:
+    nodes = {"hi": {"type": "send", "channel": "outbox", "priority": "service", "content": {"text": "hi"}}}
+    never = world.journey(nodes, "hi")
+    assert world.enter(never, key="a") == 3
+    world.step(T0)
+    assert world.enter(never, T0 + timedelta(days=400), key="b") == 0
+    cooling = world.journey(dict(nodes), "hi", entry={"re_entry": "after_exit", "cooldown_days": 30})
+    world.enter(cooling, key="a")
+    assert world.enter(cooling, key="early") == 0  # still in it
+    world.step(T0)
+    assert world.enter(cooling, T0 + timedelta(days=10), key="b") == 0  # cooling down
+    assert world.enter(cooling, T0 + timedelta(days=31), key="c") == 3
+
+
+def test_caps_and_quiet_hours_are_recorded_in_the_ledger(world: World) -> None:
+    promo = {"type": "send", "channel": "outbox", "promotional": True, "content": {"text": "促销"}}
+    first = world.journey({"a": dict(promo)}, "a")
+    second = world.journey({"b": dict(promo)}, "b")
+    world.enter(first)
+    world.enter(second)
+    world.step(T0)
+    rows = world.ledger()
+    assert [(s, r) for _, _, s, r in rows] == [("queued", None)] * 3 + [("blocked", "daily_cap")] * 3
+    assert world.deliver(T0).sent == 3
+    with world.session() as session:
+        reason = session.scalar(select(Delivery.reason).where(Delivery.status == "blocked"))
+    assert reason is not None
+    assert "1 marketing message per day" in reason
+    night = world.journey({"n": dict(promo)}, "n")
+    late = datetime(2026, 12, 3, 15, 30, tzinfo=UTC)  # 23:30 in Shanghai
+    world.enter(night, late)
+    world.step(late)
+    with world.session() as session:
+        deferred = list(session.scalars(select(Delivery).where(Delivery.source == f"journey:{night}")))
+        # the consent withdrawal comes after the message was queued
+        session.add(
+            ConsentRecord(
+                contact_id=world.contacts[0], purpose="marketing", granted=False, source="test", recorded_at=late
+            )
+        )
+    assert {(d.status, d.not_before) for d in deferred} == {("queued", datetime(2026, 12, 4, 0, 0, tzinfo=UTC))}
+    assert world.deliver(late + timedelta(minutes=20)).sent == 0  # deferred to the morning
+    morning = world.deliver(datetime(2026, 12, 4, 0, 0, tzinfo=UTC))
+    assert (morning.sent, morning.blocked) == (2, 1)
+    with world.session() as session:
+        opted = session.scalar(
+            select(Delivery).where(Delivery.contact_id == world.contacts[0], Delivery.source == f"journey:{night}")
+        )
+        assert opted is not None
+        assert (opted.status, opted.rule) == ("blocked", "opt_out")
+
+
+def test_a_goal_ends_the_journey_and_nothing_more_is_sent(world: World) -> None:
+    nodes = welcome(world)
+    jid = world.journey(nodes, "hello", goal={"event": "order_paid", "within_days": 3})
+    world.enter(jid)
+    world.step(T0)
+    with world.session() as session:
+        from siyu.models import Contact
+
+        buyer = session.get(Contact, world.contacts[1])
+        assert buyer is not None
+        add_event(session, buyer, "order_paid", T0 + timedelta(hours=2))
+    later = world.step(T0 + timedelta(hours=24))
+    assert later.messages == 2
+    with world.session() as session:
+        statuses = dict(session.execute(select(JourneyRun.contact_id, JourneyRun.status)).all())
+    assert statuses[world.contacts[1]] == "converted"
+
+
+def test_random_splits_are_stable_and_keep_a_holdout(world: World) -> None:
+    with world.session() as session:
+        world.contacts += [create_contact(session, identities={"phone": f"1360000{i:04d}"}).id for i in range(200)]
+    say = {"type": "send", "channel": "outbox", "priority": "service", "content": {"text": "x"}}
+    nodes = {
+        "split": {
+            "type": "random",
+            "holdout": 20,
+            "branches": [{"weight": 3, "next": "a"}, {"weight": 1, "next": "b"}],
+        },
+        "a": dict(say),
+        "b": dict(say),
+    }
+    jid = world.journey(nodes, "split")
+    world.enter(jid)
+    report = world.step(T0)
+    holdout = report.ended - report.by_node.get("a", 0) - report.by_node.get("b", 0)
+    assert 20 <= holdout <= 62  # 20 % of 203, give or take
+    assert report.by_node["a"] > 2 * report.by_node["b"]
+    assert engine._pick(7, "split", [3, 1]) == engine._pick(7, "split", [3, 1])
+
+
+def test_conditions_are_decided_by_the_analytics_store(world: World) -> None:
+    with world.session() as session:
+        from siyu.tag import service as tagging
+
+        tag = session.get(Tag, world.tag)
+        assert tag is not None
+        tagging.apply(session, tag, world.contacts[:1], source="manual")
+    lake = lake_for(world.settings)
+    sync_workspace(world.factory, lake, world.ws)
+    say = {"type": "send", "channel": "outbox", "priority": "service", "content": {"text": "x"}}
+    nodes = {
+        "has_tag": {"type": "condition", "if": {"op": "tag", "tag_id": world.tag}, "then": "yes", "else": "no"},
+        "yes": dict(say),
+        "no": dict(say),
+    }
+    jid = world.journey(nodes, "has_tag")
+    world.enter(jid)
+    with world.session() as session:
+        report = engine.step_due(session, T0, conditions=engine.lake_conditions(session, lake))
+    assert report.by_node == {"has_tag": 3, "yes": 1, "no": 2}
+
+
+def test_events_after_publishing_trigger_entry_once_and_a_tick_sends(world: World) -> None:
+    from siyu.journey import tasks
+    from siyu.models import Contact
+
+    with world.session() as session:
+        early = session.get(Contact, world.contacts[0])
+        assert early is not None
+        add_event(session, early, "contact_added", T0)  # before the journey: it does not count
+    hello = {"type": "send", "channel": "outbox", "priority": "transactional", "content": {"text": "欢迎"}}
+    definition = {
+        "version": 1,
+        "trigger": {"type": "event", "event": "contact_added", "where": [{"key": "via", "cmp": "eq", "value": "qr"}]},
+        "start": "hello",
+        "nodes": {"hello": hello},
+    }
+    with world.session() as session:
+        journey = service.create(session, world.ctx, name="扫码欢迎", definition=definition)
+        service.publish(session, world.ctx, journey.id)
+        jid = journey.id
+    with world.session() as session:
+        for cid, via in ((world.contacts[1], "qr"), (world.contacts[2], "search")):
+            contact = session.get(Contact, cid)
+            assert contact is not None
+            add_event(session, contact, "contact_added", T0, properties={"via": via})
+    first = tasks.tick(world.factory, None, world.ws)
+    assert (first.entered, first.messages, first.sent) == (1, 1, 1)
+    again = tasks.tick(world.factory, None, world.ws)
+    assert (again.entered, again.messages, again.sent) == (0, 0, 0)
+    with world.session() as session:
+        runs = list(session.execute(select(JourneyRun.contact_id, JourneyRun.entry_key, JourneyRun.status)))
+        service.change_status(session, world.ctx, jid, "pause")
+    assert [(c, s) for c, _, s in runs] == [(world.contacts[1], "done")]
+    assert runs[0][1].startswith("event:")
+    with world.session() as session:  # while paused: nobody enters, then or on resuming
+        contact = session.get(Contact, world.contacts[0])
+        assert contact is not None
+        add_event(session, contact, "contact_added", T0, properties={"via": "qr"})
+    assert tasks.tick(world.factory, None, world.ws).entered == 0
+    with world.session() as session:
+        service.change_status(session, world.ctx, jid, "resume")
+    assert tasks.tick(world.factory, None, world.ws).entered == 0
+    assert world.ledger() == [(world.contacts[1], world.ledger()[0][1], "sent", None)]
