@@ -105,17 +105,19 @@ def queue(
     if not messages:
         return []
     ws = int(session.info[WORKSPACE_KEY])
-    history = touches(session, (m.contact_id for m in messages), now)
-    withdrawn = withdrawals(session, (m.contact_id for m in messages))
+    # Only marketing messages are governed: the history and consent of the others' contacts are not read.
+    marketing = [m.contact_id for m in messages if m.priority is Priority.marketing]
+    history = touches(session, marketing, now)
+    withdrawn = withdrawals(session, marketing)
     rows: list[dict[str, Any]] = []
     decisions: list[Decision] = []
     for m in messages:
         outgoing = Outgoing(m.channel, m.priority, m.promotional)
         out = _out(withdrawn, m.contact_id, m.channel)
-        decision = decide(outgoing, history[m.contact_id], settings, timezone, now, opted_out=out)
+        decision = decide(outgoing, history.get(m.contact_id, []), settings, timezone, now, opted_out=out)
         decisions.append(decision)
         status = "blocked" if decision.action == "block" else "queued"
-        if status == "queued":
+        if status == "queued" and m.contact_id in history:
             at = decision.not_before or now
             history[m.contact_id].append(Touch(at, m.channel, m.priority, m.promotional))
         rows.append(

@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from siyu.dispatch import ledger
@@ -158,9 +158,34 @@ def enter(session: Session, journey_id: int, entries: Iterable[tuple[int, str]],
     return len(rows)
 
 
-def _due(session: Session, now: datetime, limit: int) -> list[JourneyRun]:
+@dataclass
+class Run:
+    """A due run as the engine steps it (plain values: the batch writes them back in one statement)."""
+
+    id: int
+    journey_id: int
+    version: int
+    contact_id: int
+    node: str | None
+    steps: int
+    entered_at: datetime
+    status: str = "waiting"
+    due_at: datetime | None = None
+    ended_at: datetime | None = None
+    exit_reason: str | None = None
+
+
+def _due(session: Session, now: datetime, limit: int) -> list[Run]:
     query = (
-        select(JourneyRun)
+        select(
+            JourneyRun.id,
+            JourneyRun.journey_id,
+            JourneyRun.version,
+            JourneyRun.contact_id,
+            JourneyRun.node,
+            JourneyRun.steps,
+            JourneyRun.entered_at,
+        )
         .join(Journey, Journey.id == JourneyRun.journey_id)
         .where(JourneyRun.status == "waiting", JourneyRun.due_at <= now, Journey.status == "active")
         .order_by(JourneyRun.due_at, JourneyRun.id)
@@ -168,7 +193,26 @@ def _due(session: Session, now: datetime, limit: int) -> list[JourneyRun]:
     )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(of=JourneyRun, skip_locked=True)  # several workers share the runs
-    return list(session.scalars(query))
+    return [Run(*row) for row in session.execute(query)]
+
+
+def _write_back(session: Session, runs: Sequence[Run]) -> None:
+    """The runs' new positions, one UPDATE by primary key for the whole batch."""
+    session.execute(
+        update(JourneyRun),
+        [
+            {
+                "id": r.id,
+                "node": r.node,
+                "status": r.status,
+                "due_at": r.due_at,
+                "steps": r.steps,
+                "ended_at": r.ended_at,
+                "exit_reason": r.exit_reason,
+            }
+            for r in runs
+        ],
+    )
 
 
 def _pick(run_id: int, node_id: str, weights: Sequence[int]) -> int:
@@ -203,7 +247,7 @@ def next_time_of_day(now: datetime, at: str, weekdays: Sequence[int] | None, tz:
     raise AssertionError("a week always holds a matching day")
 
 
-def _goal_reached(session: Session, definition: jd.Journey, runs: Sequence[JourneyRun]) -> set[int]:
+def _goal_reached(session: Session, definition: jd.Journey, runs: Sequence[Run]) -> set[int]:
     goal = definition.goal
     if goal is None or not runs:
         return set()
@@ -266,7 +310,7 @@ def step_due(session: Session, now: datetime, *, limit: int = 5000, conditions: 
     tz = ZoneInfo(ws.timezone)
     governance = parse_governance(ws.governance or None)
     cache: dict[tuple[int, int], jd.Journey] = {}
-    groups: dict[tuple[int, int], list[JourneyRun]] = defaultdict(list)
+    groups: dict[tuple[int, int], list[Run]] = defaultdict(list)
     for run in runs:
         groups[(run.journey_id, run.version)].append(run)
     messages: list[ledger.Message] = []
@@ -284,8 +328,8 @@ def step_due(session: Session, now: datetime, *, limit: int = 5000, conditions: 
                 active.append(run)
         # Waves: each executes one node of every run still moving; conditions are decided per wave.
         while active:
-            moving: list[JourneyRun] = []
-            at_condition: dict[str, list[JourneyRun]] = defaultdict(list)
+            moving: list[Run] = []
+            at_condition: dict[str, list[Run]] = defaultdict(list)
             for run in active:
                 node_id = run.node
                 if node_id is None:
@@ -377,6 +421,7 @@ def step_due(session: Session, now: datetime, *, limit: int = 5000, conditions: 
                     _end(run, "done", now, None)
                     report.ended += 1
             active = [r for r in moving if r.node is not None and r.status == "waiting"]
+    _write_back(session, runs)
     decisions = ledger.queue(session, messages, governance, ws.timezone, now)
     report.messages = sum(1 for d in decisions if d.action != "block")
     report.blocked = sum(1 for d in decisions if d.action == "block")
@@ -398,7 +443,7 @@ def _apply_tags(session: Session, tags: dict[tuple[int, str], list[int]], now: d
             tagging.unapply(session, tag, contact_ids, source="journey", now=now)
 
 
-def _end(run: JourneyRun, status: str, now: datetime, reason: str | None) -> None:
+def _end(run: Run, status: str, now: datetime, reason: str | None) -> None:
     run.status, run.ended_at, run.due_at = status, now, None
     run.exit_reason = reason[:200] if reason else None
 
@@ -414,7 +459,7 @@ def lake_conditions(session: Session, lake: Any) -> Condition:
 
     context = load_context(session, int(session.info[WORKSPACE_KEY]))
 
-    def evaluate(definition: jd.Journey, node_id: str, runs: Sequence[JourneyRun]) -> set[int]:
+    def evaluate(definition: jd.Journey, node_id: str, runs: Sequence[Run]) -> set[int]:
         node = definition.nodes[node_id]
         assert isinstance(node, jd.Condition)
         sql = render(compile_segment(Definition(version=1, root=node.if_), context), "duckdb")
