@@ -332,3 +332,49 @@ def test_events_after_publishing_trigger_entry_once_and_a_tick_sends(world: Worl
         service.change_status(session, world.ctx, jid, "resume")
     assert tasks.tick(world.factory, None, world.ws).entered == 0
     assert world.ledger() == [(world.contacts[1], world.ledger()[0][1], "sent", None)]
+
+
+def test_a_dry_run_reports_everything_and_leaves_nothing(world: World) -> None:
+    from siyu.journey import dryrun
+    from siyu.models import Journey, JourneyVersion
+
+    promo = {"type": "send", "channel": "outbox", "promotional": True, "content": {"text": "促销"}}
+    definition = {
+        "version": 1,
+        "trigger": {"type": "manual"},
+        "start": "first",
+        "nodes": {
+            "first": {**promo, "next": "call"},
+            "call": {"type": "task", "title": "回访", "due_in": "1h", "next": "later"},
+            "later": {"type": "wait", "duration": "1h", "next": "second"},
+            "second": {**promo, "next": "split"},
+            "split": {"type": "random", "holdout": 0, "branches": [{"weight": 1, "next": "done"}]},
+            "done": {"type": "exit"},
+        },
+    }
+    with world.session() as session:
+        jid = service.create(session, world.ctx, name="试跑", definition=definition).id
+    with world.session() as session:
+        report = dryrun.dry_run(session, jid, T0)
+    assert report.as_dict() == {
+        "pool": 3,
+        "entered": 3,
+        "nodes": {"first": 3, "call": 3, "later": 3, "second": 3, "split": 3, "done": 3},
+        "messages": 3,
+        "deferred": 0,
+        "blocked": {"daily_cap": 3},  # the second promotion of the same day
+        "tasks": 3,
+        "ended": {"exited": 3},
+        "notes": ["manual: every contact"],
+    }
+    assert world.count(Delivery) == 0
+    assert world.count(JourneyRun) == 0
+    assert world.count(StaffTask) == 0
+    assert world.count(JourneyVersion) == 0
+    with world.session() as session:
+        journey = session.get(Journey, jid)
+        assert journey is not None
+        assert (journey.status, journey.published_version) == ("draft", 0)
+        only = dryrun.dry_run(session, jid, T0 + timedelta(hours=13), contact_ids=world.contacts[:1])  # 23:00 local
+    assert (only.pool, only.messages, only.deferred) == (1, 1, 1)
+    assert only.blocked == {"daily_cap": 1}  # the deferred first one counts on the day it goes

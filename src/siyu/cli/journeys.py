@@ -18,7 +18,7 @@ from siyu.auth.context import AuthContext
 from siyu.auth.permissions import Permission
 from siyu.cli.common import CliError, open_store, settings_of, unit_of_work, workspace_by_slug
 from siyu.journey import definition as jd
-from siyu.journey import engine, service, tasks, templates
+from siyu.journey import dryrun, engine, service, tasks, templates
 from siyu.kit.time import utcnow
 from siyu.lake.store import lake_for
 
@@ -181,6 +181,37 @@ def enter(
     entries = [(c, f"{key}:{c}") for c in contact]
     entered = _run(ctx, workspace, lambda session, _: engine.enter(session, journey_id, entries, utcnow()))
     console.print(f"journey {journey_id}: {entered} of {len(contact)} contact(s) entered")
+
+
+@journeys_app.command("dry-run")
+def dry_run(
+    ctx: typer.Context,
+    workspace: Workspace,
+    journey_id: Annotated[int, typer.Argument()],
+    contact: Annotated[list[int] | None, typer.Option("--contact", help="Try these contacts (repeatable).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """What the journey's draft would do to the current pool, sending nothing."""
+    settings = settings_of(ctx)
+
+    def work(session: Session, _: AuthContext) -> dict[str, Any]:
+        conditions = engine.lake_conditions(session, lake_for(settings))
+        return dryrun.dry_run(session, journey_id, utcnow(), contact_ids=contact, conditions=conditions).as_dict()
+
+    report = _run(ctx, workspace, work)
+    if as_json:
+        typer.echo(json.dumps(report, ensure_ascii=False))
+        return
+    console.print(f"pool {report['pool']}, entered {report['entered']} ({'; '.join(report['notes'])})")
+    table = Table("node", "contacts")
+    for node_id, n in report["nodes"].items():
+        table.add_row(node_id, str(n))
+    console.print(table)
+    blocked = ", ".join(f"{rule} {n}" for rule, n in report["blocked"].items()) or "none"
+    console.print(
+        f"messages {report['messages']} (deferred by quiet hours {report['deferred']}), blocked: {blocked}; "
+        f"staff tasks {report['tasks']}; ended: {report['ended']}"
+    )
 
 
 @journeys_app.command("tick")

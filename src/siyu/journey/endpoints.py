@@ -13,10 +13,12 @@ from siyu.auth.dependencies import DbSession, require
 from siyu.auth.permissions import Permission
 from siyu.errors import InvalidInput
 from siyu.journey import definition as jd
-from siyu.journey import engine, service, templates
+from siyu.journey import dryrun, engine, service, templates
 from siyu.journey.schemas import (
     DeliveryOut,
     DraftIn,
+    DryRunIn,
+    DryRunOut,
     EnterIn,
     EnterOut,
     InstalledOut,
@@ -33,6 +35,7 @@ from siyu.journey.schemas import (
 from siyu.kit.inputs import RowId, RowOffset
 from siyu.kit.pagination import Page
 from siyu.kit.time import utcnow
+from siyu.lake.dependencies import LakeDep
 from siyu.models import Journey, StaffTask
 
 router = APIRouter(prefix="/api/v1", tags=["journeys"])
@@ -132,6 +135,15 @@ def list_versions(journey_id: RowId, session: DbSession, ctx: Reader) -> list[Ve
 def enter(journey_id: RowId, data: EnterIn, session: DbSession, ctx: Manager) -> EnterOut:
     entries = [(c, f"{data.key}:{c}") for c in data.contact_ids]
     return EnterOut(entered=engine.enter(session, journey_id, entries, utcnow()))
+
+
+@router.post(
+    "/journeys/{journey_id}/dry-run", response_model=DryRunOut, summary="What the draft would do, sending nothing"
+)
+def dry_run(journey_id: RowId, data: DryRunIn, session: DbSession, ctx: Manager, lake: LakeDep) -> DryRunOut:
+    conditions = engine.lake_conditions(session, lake)
+    report = dryrun.dry_run(session, journey_id, utcnow(), contact_ids=data.contact_ids, conditions=conditions)
+    return DryRunOut(**report.as_dict())
 
 
 @router.get("/deliveries", response_model=Page[DeliveryOut], summary="The delivery ledger, newest first")

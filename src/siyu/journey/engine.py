@@ -23,7 +23,8 @@ Before a run steps, the journey's goal is checked: a contact who did the goal ev
 it stopped, and nothing it did before is done again.
 
 Not yet: ``wait_event`` and ``webhook`` nodes (they need the event hook and the outbound channels of the
-next part), and journeys holding them cannot be published (:data:`ENGINE_NOT_YET`).
+next part), entry audiences, and ``schedule`` and ``date_property`` triggers; journeys holding them
+cannot be published (:func:`entry_problems`).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from siyu.models import Contact, Event, Journey, JourneyRun, JourneyVersion, Sta
 from siyu.tag import service as tagging
 
 ENGINE_NOT_YET = ("wait_event", "webhook")
+TRIGGERS_NOT_YET = ("schedule", "date_property")
 ENDED = ("done", "exited", "converted", "holdout")
 
 
@@ -73,6 +75,12 @@ def entry_problems(journey: jd.Journey) -> list[FieldProblem]:
     if journey.entry.audience is not None:
         found.append(
             FieldProblem("definition.entry.audience", "entry audiences arrive with the next part of the engine")
+        )
+    if journey.trigger.type in TRIGGERS_NOT_YET:
+        found.append(
+            FieldProblem(
+                "definition.trigger", f"{journey.trigger.type} triggers arrive with the next part of the engine"
+            )
         )
     return found
 
@@ -175,7 +183,7 @@ class Run:
     exit_reason: str | None = None
 
 
-def _due(session: Session, now: datetime, limit: int) -> list[Run]:
+def _due(session: Session, now: datetime, limit: int, journey_id: int | None = None) -> list[Run]:
     query = (
         select(
             JourneyRun.id,
@@ -191,6 +199,8 @@ def _due(session: Session, now: datetime, limit: int) -> list[Run]:
         .order_by(JourneyRun.due_at, JourneyRun.id)
         .limit(limit)
     )
+    if journey_id is not None:
+        query = query.where(JourneyRun.journey_id == journey_id)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(of=JourneyRun, skip_locked=True)  # several workers share the runs
     return [Run(*row) for row in session.execute(query)]
@@ -298,10 +308,18 @@ def matches(test: Any, properties: dict[str, Any]) -> bool:
 Condition = Any  # evaluator: (definition, node id, runs) → the run ids for which the condition holds
 
 
-def step_due(session: Session, now: datetime, *, limit: int = 5000, conditions: Condition | None = None) -> StepReport:
-    """Step the runs that are due (at most ``limit``) in the caller's transaction."""
+def step_due(
+    session: Session,
+    now: datetime,
+    *,
+    limit: int = 5000,
+    conditions: Condition | None = None,
+    journey_id: int | None = None,
+) -> StepReport:
+    """Step the runs that are due (at most ``limit``; of one journey with ``journey_id``) in the caller's
+    transaction."""
     report = StepReport()
-    runs = _due(session, now, limit)
+    runs = _due(session, now, limit, journey_id)
     if not runs:
         return report
     report.runs = len(runs)

@@ -124,3 +124,23 @@ class TaskOut(BaseModel):
     overdue: bool
     created_at: datetime
     completed_at: datetime | None
+
+
+class DryRunIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    contact_ids: list[int] | None = Field(
+        None, max_length=100_000, description="Try these contacts (default: who the trigger would let in now)."
+    )
+
+
+class DryRunOut(BaseModel):
+    pool: int = Field(description="Contacts the dry run started from.")
+    entered: int = Field(description="Of those, the ones the entry rules let in.")
+    nodes: dict[str, int] = Field(description="Contacts through each node.")
+    messages: int = Field(description="Messages that would be queued (deferred ones included).")
+    deferred: int = Field(description="Of those, held back by quiet hours.")
+    blocked: dict[str, int] = Field(description="Messages blocked, by rule.")
+    tasks: int = Field(description="Staff tasks the journey would create.")
+    ended: dict[str, int] = Field(description="How the runs end: done, exited, converted, holdout.")
+    notes: list[str]
