@@ -450,6 +450,10 @@ def main() -> None:
     folder = CACHE / f"segments-{args.contacts}-{args.orders}-{args.events}"
     if args.rebuild or not (folder / "built").exists():
         build(folder, args.contacts, args.orders, args.events)
+    else:  # a data set built before the newest migrations
+        from siyu import migrations
+
+        migrations.upgrade(settings_for(folder).sqlalchemy_url)
     full = _run(folder, "full")
     gib = full["peak_bytes"] / 2**30
     report(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -81,3 +82,33 @@ def test_configure_logging_json_writes_one_object_per_line(capsys: pytest.Captur
         root = logging.getLogger()
         for handler in list(root.handlers):
             root.removeHandler(handler)
+
+
+def test_upgrading_a_sqlite_store_keeps_its_rows(tmp_path: Path) -> None:
+    # SQLite migrations copy a table to alter it and drop the old one; with foreign keys enforced, dropping
+    # ``workspace`` used to delete, through ON DELETE CASCADE, every contact and event of the store.
+    import sqlite3
+
+    from siyu import migrations
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    migrations.upgrade(url, "0004")
+    db = sqlite3.connect(tmp_path / "old.db")
+    db.execute(
+        "INSERT INTO workspace (id, slug, name, timezone, locale, identity_rules, created_at) "
+        "VALUES (1, 'lanji', '澜肌', 'Asia/Shanghai', 'zh_CN', '{}', '2026-01-01 00:00:00.000000')"
+    )
+    db.execute("INSERT INTO contact (id, workspace_id, properties, created_at) VALUES (7, 1, '{}', '2026-01-01')")
+    db.execute(
+        "INSERT INTO event (workspace_id, contact_id, event_id, name, occurred_at, received_at, source, properties) "
+        "VALUES (1, 7, 'e-1', 'page_view', '2026-01-01', '2026-01-01', 'test', '{}')"
+    )
+    db.commit()
+    db.close()
+    migrations.upgrade(url)
+    db = sqlite3.connect(tmp_path / "old.db")
+    counts = [db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("workspace", "contact", "event")]
+    fk = db.execute("PRAGMA foreign_key_check").fetchall()
+    db.close()
+    assert counts == [1, 1, 1]
+    assert fk == []
