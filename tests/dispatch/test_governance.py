@@ -310,13 +310,24 @@ def test_service_and_transactional_ignore_quiet_hours_caps_and_mix(priority: Pri
     decision = decide(Outgoing("wecom", priority, promotional=True), today, GovernanceSettings(), SH, now)
     assert decision.action == "send"
     assert decision.rule is None
-    assert decide(MARKETING, today, GovernanceSettings(), SH, now).action == "block"
+    assert decide(MARKETING, today, GovernanceSettings(), SH, local(SH, 2026, 6, 15, 21, 0)).action == "block"
 
 
 def test_a_cap_blocks_rather_than_defers_in_quiet_hours() -> None:
     now = local(SH, 2026, 6, 15, 23, 0)
-    assert decide(MARKETING, [touch(local(SH, 2026, 6, 15, 9, 0))], GovernanceSettings(), SH, now).action == "block"
+    # At 22:30 a first message was deferred to 08:00 tomorrow: it counts tomorrow, when it goes.
+    deferred = [touch(local(SH, 2026, 6, 16, 8, 0))]
+    blocked = decide(MARKETING, deferred, GovernanceSettings(), SH, now)
+    assert (blocked.action, blocked.rule) == ("block", "daily_cap")
     assert decide(MARKETING, [], GovernanceSettings(), SH, now).action == "defer"
+
+
+def test_a_deferred_message_is_capped_on_the_day_it_goes() -> None:
+    # 09:00 today's message does not use up tomorrow's cap; a message deferred from 23:00 goes tomorrow.
+    now = local(SH, 2026, 6, 15, 23, 0)
+    earlier_today = [touch(local(SH, 2026, 6, 15, 9, 0))]
+    decision = decide(MARKETING, earlier_today, GovernanceSettings(), SH, now)
+    assert (decision.action, decision.not_before) == ("defer", local(SH, 2026, 6, 16, 8, 0))
 
 
 def test_quiet_hours_off() -> None:
@@ -484,7 +495,7 @@ def test_naive_times_are_refused() -> None:
 def test_forecast_counts_outcomes_by_rule() -> None:
     now = local(SH, 2026, 6, 15, 23, 0)
     settings = GovernanceSettings()
-    today = [touch(local(SH, 2026, 6, 15, 9, 0))]
+    today = [touch(local(SH, 2026, 6, 16, 8, 0))]  # already deferred to tomorrow morning
     decisions = [
         decide(MARKETING, [], settings, SH, now),
         decide(MARKETING, [], settings, SH, now),

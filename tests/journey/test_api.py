@@ -106,7 +106,7 @@ def test_a_draft_with_problems_is_kept_and_publishing_names_every_one(api: Api) 
     problems = {(p["field"], p["reason"]) for p in created.json()["problems"]}
     assert problems == {
         ("definition", "no tag 999 in this workspace"),
-        ("definition.nodes.hello.channel", "channel 'sms' is not available; use one of outbox, webhook, email"),
+        ("definition.nodes.hello.channel", "channel 'sms' is not available; use one of outbox"),
         ("definition.nodes.prop.key", "no property 'vip_level' in the catalogue"),
     }
     refused = assert_problem(api.call("POST", f"/journeys/{created.json()['id']}/publish"), 422, "invalid_input")
@@ -246,3 +246,12 @@ def test_enter_tick_ledger_and_tasks_over_http(api: Api) -> None:
     assert (done["status"], done["overdue"]) == ("done", False)
     assert api.call("GET", "/tasks?overdue=true").json()["total"] == 1
     assert_problem(api.call("POST", "/tasks/999/complete"), 404, "not_found")
+
+
+def test_set_property_values_are_checked_against_the_catalogue(api: Api) -> None:
+    bad = graph(api, done={"type": "set_property", "key": "skin_type", "value": "干皮"})
+    body = api.call("POST", "/journeys/validate", {"definition": bad}).json()
+    assert [p["field"] for p in body["problems"]] == ["definition.nodes.done.value"]
+    assert "skin_type" in body["problems"][0]["reason"]
+    good = graph(api, done={"type": "set_property", "key": "skin_type", "value": "油皮"})
+    assert api.call("POST", "/journeys/validate", {"definition": good}).json()["valid"] is True

@@ -198,3 +198,15 @@ def test_templates_leave_out_what_is_not_built_yet_and_say_so() -> None:
     assert silent["start"] == "recall"  # the coupon was the start node
     untouched = jd.parse(templates.get("welcome_72h").definition)
     assert [p.field for p in jd.unavailable_actions(untouched)] == ["definition.nodes.gift"]
+
+
+def test_yaml_aliases_are_refused() -> None:
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b]\n"
+    assert problems(bomb) == [("definition", "anchors and aliases (*name) are not allowed at line 2, column 8")]
+
+
+def test_a_wait_needs_a_next_node() -> None:
+    raw = welcome(wait={"type": "wait", "duration": "1h"})
+    assert ("definition.nodes.wait", "a wait needs a next node (to end after waiting, lead to an exit)") in problems(
+        raw
+    )

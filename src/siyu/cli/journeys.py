@@ -53,6 +53,8 @@ def _read(file: Path) -> dict[str, Any]:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise CliError(f"cannot read {file}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise CliError(f"{file} is not UTF-8 text") from None
     return jd.load_yaml(text, str(file))
 
 
@@ -178,7 +180,7 @@ def enter(
     key: Annotated[str, typer.Option(help="Names this entry: the same key enters a contact once.")] = "manual",
 ) -> None:
     """Enter contacts into an active journey (manual trigger, or on top of the journey's own)."""
-    entries = [(c, f"{key}:{c}") for c in contact]
+    entries = [(c, f"manual:{key}:{c}") for c in contact]
     entered = _run(ctx, workspace, lambda session, _: engine.enter(session, journey_id, entries, utcnow()))
     console.print(f"journey {journey_id}: {entered} of {len(contact)} contact(s) entered")
 

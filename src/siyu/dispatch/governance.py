@@ -14,6 +14,7 @@ The rules, checked in this order; the first that fires decides:
    from local midnight to midnight (23 or 25 hours on a DST change), a week from Monday 00:00 to Monday
    00:00, a month is the calendar month. A touch counts in the period its local date falls in, whether it
    is before or after ``now`` (a touch scheduled later today counts today). Only marketing touches count.
+   A message that quiet hours defer is capped in the period it goes out in (the window's end).
 4. **Content mix** (``content_mix``, seed 000: "after 3 promotional messages, 2 non-commercial ones before
    the next promotion"): see :func:`content_mix_block`.
 5. **Quiet hours** (``quiet_hours``): a marketing message inside the local quiet window is deferred, not
@@ -238,20 +239,24 @@ def decide(
     if opted_out:
         return Decision("block", "opt_out", "opt-out: the contact opted out of marketing messages")
     tz = ZoneInfo(timezone)
+    quiet = settings.quiet_hours
+    local_now = now.astimezone(tz)
+    deferred = quiet.enabled and in_quiet_hours(local_now.time(), quiet)
+    # A message deferred by quiet hours goes out at the window's end: the caps of *that* day, week and
+    # month decide (at 23:00 today's count would let a second message out tomorrow morning).
+    goes_at = quiet_hours_end(now, quiet, tz) if deferred else now
     marketing = sorted((t for t in touches if t.priority == Priority.marketing), key=lambda t: t.at)
-    blocked = _cap_block(marketing, settings.caps, None, tz, timezone, now)
+    blocked = _cap_block(marketing, settings.caps, None, tz, timezone, goes_at)
     if blocked is None and outgoing.channel in settings.per_channel:
         channel_touches = [t for t in marketing if t.channel == outgoing.channel]
         caps = settings.per_channel[outgoing.channel]
-        blocked = _cap_block(channel_touches, caps, outgoing.channel, tz, timezone, now)
+        blocked = _cap_block(channel_touches, caps, outgoing.channel, tz, timezone, goes_at)
     if blocked is None and outgoing.promotional and settings.content_mix.enabled:
         blocked = content_mix_block(marketing, settings.content_mix)
     if blocked is not None:
         return blocked
-    quiet = settings.quiet_hours
-    local_now = now.astimezone(tz)
-    if quiet.enabled and in_quiet_hours(local_now.time(), quiet):
-        until = quiet_hours_end(now, quiet, tz)
+    if deferred:
+        until = goes_at
         local_until = until.astimezone(tz)
         return Decision(
             "defer",

@@ -153,15 +153,16 @@ def deliver_due(session: Session, now: datetime, *, limit: int = 5000) -> Delive
     """Hand the queued messages that are due to their channel (for now the ``outbox``, which completes
     here). A contact who opted out since the message was queued is blocked (``opt_out``)."""
     report = DeliveryReport()
-    rows = list(
-        session.scalars(
-            select(Delivery)
-            .where(Delivery.status == "queued", Delivery.channel == "outbox")
-            .where((Delivery.not_before.is_(None)) | (Delivery.not_before <= now))
-            .order_by(Delivery.id)
-            .limit(limit)
-        )
+    query = (
+        select(Delivery)
+        .where(Delivery.status == "queued", Delivery.channel == "outbox")
+        .where((Delivery.not_before.is_(None)) | (Delivery.not_before <= now))
+        .order_by(Delivery.id)
+        .limit(limit)
     )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)  # two workers never hand over the same message
+    rows = list(session.scalars(query))
     withdrawn = withdrawals(session, (r.contact_id for r in rows))
     for row in rows:
         row.attempts += 1

@@ -195,6 +195,13 @@ class Wait(_Timed):
     duration: str
 
     _check = field_validator("duration")(classmethod(lambda cls, v: _Timed._duration(v)))
+    _then = model_validator(mode="after")(lambda self: _needs_next(self))
+
+
+def _needs_next(node: Any) -> Any:
+    if node.next is None:
+        raise ValueError("a wait needs a next node (to end after waiting, lead to an exit)")
+    return node
 
 
 class WaitUntil(_Step):
@@ -203,6 +210,7 @@ class WaitUntil(_Step):
     weekdays: list[int] | None = Field(None, min_length=1, max_length=7, description="1 = Monday … 7 = Sunday")
 
     _check = field_validator("time")(classmethod(lambda cls, v: _clock(v)))
+    _then = model_validator(mode="after")(lambda self: _needs_next(self))
 
     @field_validator("weekdays")
     @classmethod
@@ -513,10 +521,22 @@ def _tag_values(loc: tuple[int | str, ...]) -> str:
     return ", ".join(NODE_TYPES)
 
 
+class _NoAliases(yaml.SafeLoader):
+    """YAML without anchors and aliases: a few hundred bytes of nested aliases expand to gigabytes."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(
+                None, None, "anchors and aliases (*name) are not allowed", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
 def load_yaml(text: str, field_prefix: str = "definition") -> dict[str, Any]:
     """The mapping a YAML text holds (JSON is YAML too), not yet validated."""
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_NoAliases)  # noqa: S506 - a SafeLoader, without aliases
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

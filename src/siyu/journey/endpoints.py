@@ -133,7 +133,7 @@ def list_versions(journey_id: RowId, session: DbSession, ctx: Reader) -> list[Ve
 
 @router.post("/journeys/{journey_id}/enter", response_model=EnterOut, summary="Enter contacts into a journey")
 def enter(journey_id: RowId, data: EnterIn, session: DbSession, ctx: Manager) -> EnterOut:
-    entries = [(c, f"{data.key}:{c}") for c in data.contact_ids]
+    entries = [(c, f"manual:{data.key}:{c}") for c in data.contact_ids]  # never like a trigger's event:<id>
     return EnterOut(entered=engine.enter(session, journey_id, entries, utcnow()))
 
 

@@ -30,6 +30,7 @@ cannot be published (:func:`entry_problems`).
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -37,19 +38,33 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from siyu.dispatch import ledger
 from siyu.dispatch.governance import parse_governance
-from siyu.errors import Conflict, FieldProblem, InvalidInput
+from siyu.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from siyu.journey import definition as jd
 from siyu.kit.bulk import insert_rows
 from siyu.kit.db import WORKSPACE_KEY
-from siyu.models import Contact, Event, Journey, JourneyRun, JourneyVersion, StaffTask, Tag, Workspace
+from siyu.lake.store import LakeBusy
+from siyu.models import (
+    Contact,
+    Event,
+    Journey,
+    JourneyRun,
+    JourneyVersion,
+    StaffMember,
+    StaffTask,
+    Tag,
+    Workspace,
+)
 from siyu.tag import service as tagging
 
 ENGINE_NOT_YET = ("wait_event", "webhook")
+CONDITION_RETRY = timedelta(minutes=1)
+STEP_LOCK = 0x53_4A_00_00_00  # + the workspace id: PostgreSQL's advisory lock of the workspace's steps
+log = logging.getLogger("siyu.journeys")
 TRIGGERS_NOT_YET = ("schedule", "date_property")
 ENDED = ("done", "exited", "converted", "holdout")
 
@@ -105,8 +120,10 @@ def enter(session: Session, journey_id: int, entries: Iterable[tuple[int, str]],
     """Enter contacts (with the key of what let each in) into the journey's newest version, as its
     re-entry policy allows. Returns how many entered; a key seen before enters nobody again."""
     journey = session.get(Journey, journey_id)
-    if journey is None or journey.status != "active":
-        raise Conflict(f"journey {journey_id} is not active", extra={"field": "journey_id"})
+    if journey is None:
+        raise NotFound(f"no journey {journey_id}")
+    if journey.status != "active":
+        raise Conflict(f"journey {journey_id} is {journey.status}, not active", extra={"field": "journey_id"})
     definition = version_definition(session, journey_id, journey.published_version, {})
     wanted = list(dict.fromkeys(entries))
     if not wanted:
@@ -131,11 +148,19 @@ def enter(session: Session, journey_id: int, entries: Iterable[tuple[int, str]],
             and (status not in ENDED or ended_at is None or ended_at > now - timedelta(days=policy.cooldown_days))
         ):
             blocked.add(contact_id)
+    # Keys seen before enter nobody, and are left out first: a re-read old key must not take the place
+    # of a contact's new one.
+    keys = sorted({key[:200] for _, key in wanted})
+    known: set[str] = set()
+    for start in range(0, len(keys), 2000):
+        some = keys[start : start + 2000]
+        found = select(JourneyRun.entry_key).where(JourneyRun.journey_id == journey_id, JourneyRun.entry_key.in_(some))
+        known.update(session.scalars(found))
     ws = int(session.info[WORKSPACE_KEY])
     rows: list[dict[str, Any]] = []
     taken: set[int] = set()
     for contact_id, key in wanted:
-        if contact_id not in live or contact_id in blocked:
+        if contact_id not in live or contact_id in blocked or key[:200] in known:
             continue
         if policy.re_entry is not jd.ReEntry.always:
             if contact_id in taken:
@@ -155,13 +180,6 @@ def enter(session: Session, journey_id: int, entries: Iterable[tuple[int, str]],
                 "entered_at": now,
             }
         )
-    keys = sorted({r["entry_key"] for r in rows})
-    known: set[str] = set()
-    for start in range(0, len(keys), 2000):
-        chunk = keys[start : start + 2000]
-        found = select(JourneyRun.entry_key).where(JourneyRun.journey_id == journey_id, JourneyRun.entry_key.in_(chunk))
-        known.update(session.scalars(found))
-    rows = [r for r in rows if r["entry_key"] not in known]
     insert_rows(session, JourneyRun, rows, skip_conflicts_on=["journey_id", "entry_key"])
     return len(rows)
 
@@ -225,9 +243,10 @@ def _write_back(session: Session, runs: Sequence[Run]) -> None:
     )
 
 
-def _pick(run_id: int, node_id: str, weights: Sequence[int]) -> int:
-    """A branch index from a hash of the run and node: the same on every replay."""
-    digest = hashlib.blake2b(f"{run_id}:{node_id}".encode(), digest_size=8).digest()
+def _pick(unit: str, node_id: str, weights: Sequence[int]) -> int:
+    """A branch index from a hash of the contact in the journey and the node: the same on every replay,
+    and on every entry of the contact (a re-entering contact stays in their branch)."""
+    digest = hashlib.blake2b(f"{unit}:{node_id}".encode(), digest_size=8).digest()
     point = int.from_bytes(digest, "big") % sum(weights)
     for index, weight in enumerate(weights):
         if point < weight:
@@ -236,8 +255,8 @@ def _pick(run_id: int, node_id: str, weights: Sequence[int]) -> int:
     return len(weights) - 1
 
 
-def _holdout(run_id: int, node_id: str, percent: int) -> bool:
-    digest = hashlib.blake2b(f"holdout:{run_id}:{node_id}".encode(), digest_size=8).digest()
+def _holdout(unit: str, node_id: str, percent: int) -> bool:
+    digest = hashlib.blake2b(f"holdout:{unit}:{node_id}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") % 100 < percent
 
 
@@ -282,27 +301,47 @@ def _goal_reached(session: Session, definition: jd.Journey, runs: Sequence[Run])
 
 
 def matches(test: Any, properties: dict[str, Any]) -> bool:
-    """A property filter of a goal against an event's properties (equality and presence; the rest of
-    the comparisons of the filter language are evaluated by the analytics store)."""
+    """A property filter of a trigger or goal against an event's properties, as the analytics store's
+    compiler reads it: a missing property matches only ``is_not_set``, numbers compare as numbers."""
     value = properties.get(test.key)
-    cmp = test.cmp.value
+    cmp, wanted = test.cmp.value, test.value
     if cmp == "is_set":
         return value is not None
     if cmp == "is_not_set":
         return value is None
+    if value is None:
+        return False
     if cmp == "eq":
-        return bool(value == test.value)
+        return bool(value == wanted)
     if cmp == "ne":
-        return bool(value != test.value)
+        return bool(value != wanted)
     if cmp == "in":
-        return value in (test.value or [])
+        return value in (wanted or [])
     if cmp == "not_in":
-        return value not in (test.value or [])
+        return value not in (wanted or [])
     if cmp == "starts_with":
-        return isinstance(value, str) and value.startswith(str(test.value))
+        return isinstance(value, str) and value.startswith(str(wanted))
     if cmp == "contains":
-        return isinstance(value, str | list) and test.value in value
-    return False
+        return isinstance(value, str | list) and wanted in value
+    number = _number(value)
+    if cmp == "between":
+        low, high = (_number(v) for v in wanted)
+        return None not in (number, low, high) and low <= number <= high  # type: ignore[operator]
+    other = _number(wanted)
+    if number is None or other is None:
+        return False
+    return {"gt": number > other, "gte": number >= other, "lt": number < other, "lte": number <= other}.get(cmp, False)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return float(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 Condition = Any  # evaluator: (definition, node id, runs) → the run ids for which the condition holds
@@ -319,11 +358,16 @@ def step_due(
     """Step the runs that are due (at most ``limit``; of one journey with ``journey_id``) in the caller's
     transaction."""
     report = StepReport()
+    workspace_id = int(session.info[WORKSPACE_KEY])
+    if session.get_bind().dialect.name == "postgresql":
+        # One batch at a time per workspace: two at once could each read a contact's history before the
+        # other's messages and both pass a daily cap. (SQLite has one writer anyway.)
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": STEP_LOCK + workspace_id})
     runs = _due(session, now, limit, journey_id)
     if not runs:
         return report
     report.runs = len(runs)
-    ws = session.get(Workspace, int(session.info[WORKSPACE_KEY]))
+    ws = session.get(Workspace, workspace_id)
     assert ws is not None
     tz = ZoneInfo(ws.timezone)
     governance = parse_governance(ws.governance or None)
@@ -380,11 +424,12 @@ def step_due(
                     report.ended += 1
                     continue
                 if isinstance(node, jd.RandomSplit):
-                    if node.holdout and _holdout(run.id, node_id, node.holdout):
+                    unit = f"{journey_id}:{run.contact_id}"
+                    if node.holdout and _holdout(unit, node_id, node.holdout):
                         _end(run, "holdout", now, f"control group of {node_id}")
                         report.ended += 1
                         continue
-                    branch = node.branches[_pick(run.id, node_id, [b.weight for b in node.branches])]
+                    branch = node.branches[_pick(unit, node_id, [b.weight for b in node.branches])]
                     run.node = branch.next
                     moving.append(run)
                     continue
@@ -427,7 +472,12 @@ def step_due(
             for node_id, waiting in at_condition.items():
                 node = definition.nodes[node_id]
                 assert isinstance(node, jd.Condition)
-                holds = conditions(definition, node_id, waiting) if conditions else set()
+                try:
+                    holds = conditions(definition, node_id, waiting) if conditions else set()
+                except LakeBusy:  # a refresh holds the analytics store: these runs try again shortly
+                    for run in waiting:
+                        run.due_at = now + CONDITION_RETRY
+                    continue
                 for run in waiting:
                     run.steps += 1
                     report.steps += 1
@@ -443,11 +493,28 @@ def step_due(
     decisions = ledger.queue(session, messages, governance, ws.timezone, now)
     report.messages = sum(1 for d in decisions if d.action != "block")
     report.blocked = sum(1 for d in decisions if d.action == "block")
+    _assign_owners(session, tasks)
     insert_rows(session, StaffTask, tasks, skip_conflicts_on=["workspace_id", "dedup_key"])
     report.tasks = len(tasks)
     _apply_tags(session, tags, now)
     session.flush()
     return report
+
+
+def _assign_owners(session: Session, tasks: list[dict[str, Any]]) -> None:
+    """Tasks without an assignee go to the contact's owner (the staff member's userid), when it has one."""
+    unassigned = sorted({t["contact_id"] for t in tasks if t["assignee"] is None})
+    owners: dict[int, str] = {}
+    for start in range(0, len(unassigned), 2000):
+        rows = session.execute(
+            select(Contact.id, StaffMember.userid)
+            .join(StaffMember, StaffMember.id == Contact.owner_staff_id)
+            .where(Contact.id.in_(unassigned[start : start + 2000]))
+        )
+        owners.update({int(c): str(u) for c, u in rows})
+    for task in tasks:
+        if task["assignee"] is None:
+            task["assignee"] = owners.get(task["contact_id"])
 
 
 def _apply_tags(session: Session, tags: dict[tuple[int, str], list[int]], now: datetime) -> None:
@@ -471,7 +538,7 @@ def lake_conditions(session: Session, lake: Any) -> Condition:
     node and batch)."""
     import pyarrow as pa
 
-    from siyu.filters.compiler import compile_segment, render
+    from siyu.filters.compiler import DefinitionProblem, compile_segment, render
     from siyu.filters.context import load_context
     from siyu.filters.definition import Definition
 
@@ -480,7 +547,14 @@ def lake_conditions(session: Session, lake: Any) -> Condition:
     def evaluate(definition: jd.Journey, node_id: str, runs: Sequence[Run]) -> set[int]:
         node = definition.nodes[node_id]
         assert isinstance(node, jd.Condition)
-        sql = render(compile_segment(Definition(version=1, root=node.if_), context), "duckdb")
+        try:
+            query = compile_segment(Definition(version=1, root=node.if_), context)
+        except DefinitionProblem as problem:
+            # A tag, segment or property it names is gone since publishing: the condition holds for nobody
+            # (it cannot), and the journey goes on rather than stopping every journey of the workspace.
+            log.warning("journey condition cannot be evaluated", extra={"node": node_id, "reason": problem.detail})
+            return set()
+        sql = render(query, "duckdb")
         ids = pa.table({"contact_id": pa.array(sorted({r.contact_id for r in runs}), type=pa.int64())})
         with lake.read() as con:
             con.register("condition_contacts", ids)

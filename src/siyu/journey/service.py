@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from siyu.audit import service as audit
 from siyu.auth.context import AuthContext
+from siyu.contact.properties import PropertyValueError, validate_property_value
 from siyu.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from siyu.filters.compiler import BrokenReference, compile_segment
 from siyu.filters.context import load_context
@@ -25,9 +26,10 @@ from siyu.journey.triggers import start_watermark
 from siyu.kit.db import WORKSPACE_KEY
 from siyu.models import Delivery, Journey, JourneyVersion, PropertyDefinition, Segment, StaffTask, Tag
 
-# The channels a journey may send through now; WeCom, 公众号, 小程序 and SMS arrive with the channels
-# capability through the same dispatcher.
-CHANNELS = ("outbox", "webhook", "email")
+# The channels that deliver now. Webhook and e-mail come next in this issue, WeCom, 公众号, 小程序 and SMS
+# with the channels capability, all through the same dispatcher. A journey that names another channel
+# cannot be published: its messages would wait in the ledger for ever, using up the contacts' caps.
+CHANNELS = ("outbox",)
 STATUSES = ("draft", "active", "paused", "archived")
 
 
@@ -62,11 +64,16 @@ def _workspace_problems(session: Session, journey: jd.Journey) -> list[FieldProb
                 )
             )
         if isinstance(node, jd.SetProperty):
-            known = session.scalar(select(PropertyDefinition.id).where(PropertyDefinition.key == node.key))
+            known = session.scalar(select(PropertyDefinition).where(PropertyDefinition.key == node.key))
             if known is None:
                 problems.append(
                     FieldProblem(f"definition.nodes.{node_id}.key", f"no property {node.key!r} in the catalogue")
                 )
+            elif node.value is not None:
+                try:
+                    validate_property_value(known, node.value)
+                except PropertyValueError as exc:
+                    problems.append(FieldProblem(f"definition.nodes.{node_id}.value", f"{node.key}: {exc}"))
     context = load_context(session, int(session.info[WORKSPACE_KEY]))
     for path, tree in _trees(journey):
         try:
@@ -208,7 +215,8 @@ def publish(session: Session, ctx: AuthContext, journey_id: int) -> JourneyVersi
     frozen = JourneyVersion(journey_id=journey.id, version=number, definition=stored, published_by=ctx.label)
     session.add(frozen)
     journey.published_version = number
-    if journey.status == "draft":  # the first version: the journey starts with the events that follow
+    if journey.status == "draft" or not latest or latest[-1].definition.get("trigger") != stored.get("trigger"):
+        # A first version, or a new trigger: the journey starts with the events that follow.
         journey.trigger_watermark = start_watermark(session)
     journey.status = "active" if journey.status in ("draft", "active") else journey.status
     journey.draft_problems = None

@@ -71,7 +71,7 @@ def run_triggers(session: Session, now: datetime) -> TriggerReport:
         ]
         report.entered += engine.enter(session, journey.id, entries, now)
         newest = rows[-1][0]
-        if postgres and len(rows) < PAGE:
+        if postgres:  # a full page too: a lower id may still commit under the newest ones
             horizon = now - PG_OVERLAP
             settled = [event_id for event_id, _, _, received_at in rows if received_at < horizon]
             newest = max(settled) if settled else journey.trigger_watermark
