@@ -464,3 +464,43 @@ def test_tasks_go_to_the_contacts_owner(world: World) -> None:
     with world.session() as session:
         assignees = dict(session.execute(select(StaffTask.contact_id, StaffTask.assignee)).all())
     assert assignees == {world.contacts[0]: "zhangsan", world.contacts[1]: None, world.contacts[2]: None}
+
+
+def test_wait_event_moves_on_with_the_event_or_at_the_timeout(world: World) -> None:
+    from siyu.journey import tasks
+    from siyu.models import Contact
+
+    say = {"type": "send", "channel": "outbox", "priority": "service", "content": {"text": "x"}}
+    nodes = {
+        "ask": {**say, "next": "wait"},
+        "wait": {
+            "type": "wait_event",
+            "event": "link_clicked",
+            "where": [{"key": "campaign", "cmp": "eq", "value": "spring"}],
+            "timeout": "3d",
+            "next": "thanks",
+            "on_timeout": "remind",
+        },
+        "thanks": dict(say),
+        "remind": dict(say),
+    }
+    jid = world.journey(nodes, "ask")
+    world.enter(jid)
+    assert world.step(T0).by_node == {"ask": 3, "wait": 3}
+    with world.session() as session:
+        for cid, campaign in ((world.contacts[0], "spring"), (world.contacts[1], "autumn")):
+            contact = session.get(Contact, cid)
+            assert contact is not None
+            add_event(session, contact, "link_clicked", T0 + timedelta(hours=1), properties={"campaign": campaign})
+    with world.session() as session:
+        assert engine.wake_waiting(session, T0 + timedelta(hours=2)) == 1  # the autumn click does not match
+    assert world.step(T0 + timedelta(hours=2)).by_node == {"thanks": 1}
+    assert world.step(T0 + timedelta(days=2)).runs == 0  # the others still wait
+    late = world.step(T0 + timedelta(days=3))
+    assert late.by_node == {"remind": 2}
+    with world.session() as session:
+        ends = dict(session.execute(select(JourneyRun.contact_id, JourneyRun.node)).all())
+        waiting = session.scalar(select(func.count()).where(JourneyRun.waiting_since.is_not(None)))
+    assert waiting == 0
+    assert ends == {world.contacts[0]: None, world.contacts[1]: None, world.contacts[2]: None}
+    assert tasks.tick(world.factory, None, world.ws).woken == 0

@@ -22,9 +22,13 @@ Before a run steps, the journey's goal is checked: a contact who did the goal ev
 ``converted`` and gets nothing more. Paused journeys are not stepped; resuming steps each run from where
 it stopped, and nothing it did before is done again.
 
-Not yet: ``wait_event`` and ``webhook`` nodes (they need the event hook and the outbound channels of the
-next part), entry audiences, and ``schedule`` and ``date_property`` triggers; journeys holding them
-cannot be published (:func:`entry_problems`).
+* ``wait_event`` parks the run (``waiting_since``, ``due_at`` = the timeout); :func:`wake_waiting` makes
+  it due when the contact does the event, and the step sends it to ``next`` or, at the timeout, to
+  ``on_timeout``.
+
+Not yet: ``webhook`` nodes (they need the outbound channels of the next part), entry audiences, and
+``schedule`` and ``date_property`` triggers; journeys holding them cannot be published
+(:func:`entry_problems`).
 """
 
 from __future__ import annotations
@@ -61,7 +65,7 @@ from siyu.models import (
 )
 from siyu.tag import service as tagging
 
-ENGINE_NOT_YET = ("wait_event", "webhook")
+ENGINE_NOT_YET = ("webhook",)
 CONDITION_RETRY = timedelta(minutes=1)
 STEP_LOCK = 0x53_4A_00_00_00  # + the workspace id: PostgreSQL's advisory lock of the workspace's steps
 log = logging.getLogger("siyu.journeys")
@@ -195,6 +199,7 @@ class Run:
     node: str | None
     steps: int
     entered_at: datetime
+    waiting_since: datetime | None = None
     status: str = "waiting"
     due_at: datetime | None = None
     ended_at: datetime | None = None
@@ -211,6 +216,7 @@ def _due(session: Session, now: datetime, limit: int, journey_id: int | None = N
             JourneyRun.node,
             JourneyRun.steps,
             JourneyRun.entered_at,
+            JourneyRun.waiting_since,
         )
         .join(Journey, Journey.id == JourneyRun.journey_id)
         .where(JourneyRun.status == "waiting", JourneyRun.due_at <= now, Journey.status == "active")
@@ -235,6 +241,7 @@ def _write_back(session: Session, runs: Sequence[Run]) -> None:
                 "status": r.status,
                 "due_at": r.due_at,
                 "steps": r.steps,
+                "waiting_since": r.waiting_since,
                 "ended_at": r.ended_at,
                 "exit_reason": r.exit_reason,
             }
@@ -388,6 +395,8 @@ def step_due(
                 report.ended += 1
             else:
                 active.append(run)
+        waiting_on = _resolve_waits(session, definition, [r for r in active if r.waiting_since is not None], now)
+        active = [r for r in active if r.id not in waiting_on]
         # Waves: each executes one node of every run still moving; conditions are decided per wave.
         while active:
             moving: list[Run] = []
@@ -418,6 +427,11 @@ def step_due(
                     if node.next is None:
                         _end(run, "done", now, None)
                         report.ended += 1
+                    continue
+                if isinstance(node, jd.WaitEvent):
+                    # Waits here from now; an event moves it on (see _resolve_waits), else the timeout does.
+                    run.waiting_since = now
+                    run.due_at = now + timedelta(seconds=jd.duration_seconds(node.timeout))
                     continue
                 if isinstance(node, jd.Exit):
                     _end(run, "exited", now, node.reason)
@@ -499,6 +513,90 @@ def step_due(
     _apply_tags(session, tags, now)
     session.flush()
     return report
+
+
+def _resolve_waits(session: Session, definition: jd.Journey, runs: Sequence[Run], now: datetime) -> set[int]:
+    """Runs that were waiting at a ``wait_event`` node and are due go on to ``next`` when the contact did
+    the event since the wait began, or to ``on_timeout`` (or the end) when the timeout has come. Returns
+    the others (woken early, :func:`wake_waiting`, by an event its filters refuse): they wait on."""
+    by_node: dict[str, list[Run]] = defaultdict(list)
+    for run in runs:
+        if run.node is not None and isinstance(definition.nodes.get(run.node), jd.WaitEvent):
+            by_node[run.node].append(run)
+    waiting_on: set[int] = set()
+    for node_id, waiting in by_node.items():
+        node = definition.nodes[node_id]
+        assert isinstance(node, jd.WaitEvent)
+        happened = _did_event(session, node.event, node.where, waiting)
+        timeout = timedelta(seconds=jd.duration_seconds(node.timeout))
+        for run in waiting:
+            since = run.waiting_since
+            assert since is not None
+            if run.id in happened:
+                run.node, run.waiting_since = node.next, None
+            elif now >= since + timeout:
+                run.node, run.waiting_since = node.on_timeout, None
+            else:
+                run.due_at = since + timeout
+                waiting_on.add(run.id)
+    return waiting_on
+
+
+def _did_event(session: Session, name: str, where: Sequence[Any], runs: Sequence[Run]) -> set[int]:
+    """Of ``runs``, those whose contact did event ``name`` (matching ``where``) since the run began waiting."""
+    found: set[int] = set()
+    earliest = min(r.waiting_since for r in runs if r.waiting_since is not None)
+    by_contact: dict[int, list[Run]] = defaultdict(list)
+    for run in runs:
+        by_contact[run.contact_id].append(run)
+    contacts = sorted(by_contact)
+    for start in range(0, len(contacts), 2000):
+        rows = session.execute(
+            select(Event.contact_id, Event.occurred_at, Event.properties).where(
+                Event.name == name,
+                Event.contact_id.in_(contacts[start : start + 2000]),
+                Event.occurred_at >= earliest,
+            )
+        )
+        for contact_id, occurred_at, properties in rows:
+            if not all(matches(test, properties or {}) for test in where):
+                continue
+            for run in by_contact[contact_id]:
+                if run.waiting_since is not None and occurred_at >= run.waiting_since:
+                    found.add(run.id)
+    return found
+
+
+def wake_waiting(session: Session, now: datetime) -> int:
+    """Make due now the runs waiting at a ``wait_event`` node whose contact did that event since: the
+    next step moves them on. Returns how many were woken."""
+    woken = 0
+    cache: dict[tuple[int, int], jd.Journey] = {}
+    for journey_id in session.scalars(select(Journey.id).where(Journey.status == "active")):
+        rows = session.execute(
+            select(
+                JourneyRun.id, JourneyRun.version, JourneyRun.contact_id, JourneyRun.node, JourneyRun.waiting_since
+            ).where(
+                JourneyRun.journey_id == journey_id,
+                JourneyRun.status == "waiting",
+                JourneyRun.waiting_since.is_not(None),
+                JourneyRun.due_at > now,
+            )
+        ).all()
+        groups: dict[tuple[int, str], list[Run]] = defaultdict(list)
+        for run_id, version, contact_id, at_node, since in rows:
+            if at_node is not None and since is not None:
+                run = Run(run_id, journey_id, version, contact_id, at_node, 0, since, since)
+                groups[(version, at_node)].append(run)
+        for (version, node_id), waiting in groups.items():
+            wait = version_definition(session, journey_id, version, cache).nodes.get(node_id)
+            if not isinstance(wait, jd.WaitEvent):
+                continue
+            happened = _did_event(session, wait.event, wait.where, waiting)
+            if happened:
+                session.execute(update(JourneyRun), [{"id": run_id, "due_at": now} for run_id in sorted(happened)])
+                woken += len(happened)
+    return woken
 
 
 def _assign_owners(session: Session, tasks: list[dict[str, Any]]) -> None:

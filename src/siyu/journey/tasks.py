@@ -1,6 +1,7 @@
-"""Journey jobs: ``journeys.tick`` runs one workspace's journeys (event triggers, due steps, due
-messages), each batch in a transaction of its own; ``journeys.tick_all`` queues it for every workspace
-with an active journey, every minute (``SIYU_JOURNEYS_TICK_CRON``)."""
+"""Journey jobs: ``journeys.tick`` runs one workspace's journeys (event triggers, runs waiting for an
+event that happened, due steps, due messages), each batch in a transaction of its own;
+``journeys.tick_all`` queues it for every workspace with an active journey, every minute
+(``SIYU_JOURNEYS_TICK_CRON``)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ log = logging.getLogger("siyu.journeys")
 @dataclass
 class TickReport:
     entered: int = 0
+    woken: int = 0
     steps: int = 0
     messages: int = 0
     blocked: int = 0
@@ -42,6 +44,7 @@ def tick(factory: sessionmaker[Session], lake: Lake | None, workspace_id: int, *
     now = utcnow()
     with transaction(factory, workspace_id=workspace_id) as session:
         report.entered = triggers.run_triggers(session, now).entered
+        report.woken = engine.wake_waiting(session, now)
     while True:
         with transaction(factory, workspace_id=workspace_id) as session:
             conditions = engine.lake_conditions(session, lake) if lake is not None else None

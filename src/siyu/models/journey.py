@@ -71,6 +71,8 @@ class JourneyRun(IdMixin, WorkspaceScoped, Base):
     status: Mapped[str] = mapped_column(String(16), nullable=False)  # waiting, done, exited, converted, holdout
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     steps: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # At a wait_event node: since when the run waits (events from then on move it on; due_at is the timeout).
+    waiting_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     exit_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
     entered_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

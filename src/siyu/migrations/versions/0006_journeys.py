@@ -121,6 +121,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("due_at", siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("steps", sa.Integer(), nullable=False),
+        sa.Column("waiting_since", siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("exit_reason", sa.String(length=200), nullable=True),
         sa.Column("entered_at", siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("ended_at", siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
