@@ -255,3 +255,11 @@ def test_set_property_values_are_checked_against_the_catalogue(api: Api) -> None
     assert "skin_type" in body["problems"][0]["reason"]
     good = graph(api, done={"type": "set_property", "key": "skin_type", "value": "油皮"})
     assert api.call("POST", "/journeys/validate", {"definition": good}).json()["valid"] is True
+
+
+def test_every_template_installs_ready_to_publish(api: Api) -> None:
+    for template in api.call("GET", "/journeys/templates").json():
+        installed = api.call("POST", "/journeys/templates/install", {"template": template["key"]}).json()
+        assert installed["journey"]["problems"] == [], (template["key"], installed["journey"]["problems"])
+        published = api.call("POST", f"/journeys/{installed['journey']['id']}/publish")
+        assert published.status_code == 201, (template["key"], published.text)

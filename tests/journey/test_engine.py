@@ -504,3 +504,75 @@ def test_wait_event_moves_on_with_the_event_or_at_the_timeout(world: World) -> N
     assert waiting == 0
     assert ends == {world.contacts[0]: None, world.contacts[1]: None, world.contacts[2]: None}
     assert tasks.tick(world.factory, None, world.ws).woken == 0
+
+
+def test_schedules_fire_once_per_occurrence_in_local_time(world: World) -> None:
+    from siyu.journey import triggers
+    from siyu.models import Journey
+
+    say = {"type": "send", "channel": "outbox", "priority": "service", "content": {"text": "早安"}}
+    definition = {
+        "version": 1,
+        "trigger": {"type": "schedule", "cron": "0 10 * * *"},  # 10:00 in Shanghai = 02:00 UTC
+        "entry": {"re_entry": "always"},
+        "start": "hello",
+        "nodes": {"hello": say},
+    }
+    with world.session() as session:
+        journey = service.create(session, world.ctx, name="每日早安", definition=definition)
+        assert journey.draft_problems is None, journey.draft_problems
+        service.publish(session, world.ctx, journey.id)
+        journey.trigger_fired_at = T0 - timedelta(hours=1)  # published at 09:00 local
+        jid = journey.id
+
+    def fire(at: datetime) -> int:
+        with world.session() as session:
+            return triggers.run_clock_triggers(session, at).entered
+
+    assert fire(T0 - timedelta(minutes=1)) == 0
+    assert fire(T0 + timedelta(minutes=5)) == 3
+    assert fire(T0 + timedelta(minutes=10)) == 0
+    assert fire(T0 + timedelta(days=3, minutes=1)) == 3  # two days missed: it fires once, for the latest
+    with world.session() as session:
+        fired = session.get(Journey, jid)
+        assert fired is not None
+        assert fired.trigger_fired_at == T0 + timedelta(days=3)
+
+
+def test_birthdays_enter_once_a_year_offset_days_ahead(world: World) -> None:
+    from datetime import date
+
+    from siyu.journey import triggers
+    from siyu.models import Contact
+
+    with world.session() as session:
+        for cid, born in zip(world.contacts, (date(1990, 12, 5), date(1992, 2, 29), None), strict=True):
+            contact = session.get(Contact, cid)
+            assert contact is not None
+            contact.birthday = born
+    say = {"type": "send", "channel": "outbox", "priority": "service", "content": {"text": "生日快乐"}}
+    definition = {
+        "version": 1,
+        "trigger": {"type": "date_property", "property": "birthday", "offset_days": -3, "at": "10:00"},
+        "entry": {"re_entry": "always"},
+        "start": "hello",
+        "nodes": {"hello": say},
+    }
+    with world.session() as session:
+        journey = service.create(session, world.ctx, name="生日", definition=definition)
+        service.publish(session, world.ctx, journey.id)
+        journey.trigger_fired_at = T0 - timedelta(days=1)
+
+    def fire(at: datetime) -> int:
+        with world.session() as session:
+            return triggers.run_clock_triggers(session, at).entered
+
+    assert fire(T0 - timedelta(minutes=30)) == 0  # 09:30 on 2 December: not yet
+    assert fire(T0 + timedelta(minutes=30)) == 1  # 3 days before the 5 December birthday
+    assert fire(T0 + timedelta(hours=2)) == 0  # once a day
+    feb = datetime(2027, 2, 25, 3, 0, tzinfo=UTC)  # 11:00 on 25 February 2027, not a leap year
+    assert fire(feb) == 1  # the 29 February birthday counts on the 28th
+    with world.session() as session:
+        custom = {**definition, "trigger": {**definition["trigger"], "property": "anniversary"}}
+        problems = service.problems_of(session, custom)
+    assert [p.field for p in problems] == ["definition.trigger.property"]

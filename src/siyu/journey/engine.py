@@ -27,8 +27,7 @@ it stopped, and nothing it did before is done again.
   ``on_timeout``.
 
 Not yet: ``webhook`` nodes (they need the outbound channels of the next part), entry audiences, and
-``schedule`` and ``date_property`` triggers; journeys holding them cannot be published
-(:func:`entry_problems`).
+date triggers on custom properties; journeys holding them cannot be published (:func:`entry_problems`).
 """
 
 from __future__ import annotations
@@ -36,7 +35,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -69,7 +68,6 @@ ENGINE_NOT_YET = ("webhook",)
 CONDITION_RETRY = timedelta(minutes=1)
 STEP_LOCK = 0x53_4A_00_00_00  # + the workspace id: PostgreSQL's advisory lock of the workspace's steps
 log = logging.getLogger("siyu.journeys")
-TRIGGERS_NOT_YET = ("schedule", "date_property")
 ENDED = ("done", "exited", "converted", "holdout")
 
 
@@ -95,11 +93,9 @@ def entry_problems(journey: jd.Journey) -> list[FieldProblem]:
         found.append(
             FieldProblem("definition.entry.audience", "entry audiences arrive with the next part of the engine")
         )
-    if journey.trigger.type in TRIGGERS_NOT_YET:
+    if isinstance(journey.trigger, jd.DateTrigger) and journey.trigger.property != "birthday":
         found.append(
-            FieldProblem(
-                "definition.trigger", f"{journey.trigger.type} triggers arrive with the next part of the engine"
-            )
+            FieldProblem("definition.trigger.property", "date triggers on custom properties arrive later; use birthday")
         )
     return found
 
@@ -667,3 +663,22 @@ def lake_conditions(session: Session, lake: Any) -> Condition:
         return {r.id for r in runs if r.contact_id in holding}
 
     return evaluate
+
+
+Audience = Callable[[Any], list[int]]  # a filter tree → the live contacts it holds for
+
+
+def lake_audience(session: Session, lake: Any) -> Audience:
+    """Schedule audiences decided by the analytics store (as fresh as its last sync)."""
+    from siyu.filters.compiler import compile_segment, render
+    from siyu.filters.context import load_context
+    from siyu.filters.definition import Definition
+
+    context = load_context(session, int(session.info[WORKSPACE_KEY]))
+
+    def members(tree: Any) -> list[int]:
+        sql = render(compile_segment(Definition(version=1, root=tree), context), "duckdb")
+        with lake.read() as con:
+            return sorted(int(r[0]) for r in con.execute(f"SELECT contact_id FROM ({sql}) AS q").fetchall())  # noqa: S608
+
+    return members

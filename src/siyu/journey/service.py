@@ -24,6 +24,7 @@ from siyu.journey import templates
 from siyu.journey.engine import entry_problems
 from siyu.journey.triggers import start_watermark
 from siyu.kit.db import WORKSPACE_KEY
+from siyu.kit.time import utcnow
 from siyu.models import Delivery, Journey, JourneyVersion, PropertyDefinition, Segment, StaffTask, Tag
 
 # The channels that deliver now. Webhook and e-mail come next in this issue, WeCom, 公众号, 小程序 and SMS
@@ -218,6 +219,7 @@ def publish(session: Session, ctx: AuthContext, journey_id: int) -> JourneyVersi
     if journey.status == "draft" or not latest or latest[-1].definition.get("trigger") != stored.get("trigger"):
         # A first version, or a new trigger: the journey starts with the events that follow.
         journey.trigger_watermark = start_watermark(session)
+        journey.trigger_fired_at = utcnow()
     journey.status = "active" if journey.status in ("draft", "active") else journey.status
     journey.draft_problems = None
     session.flush()
@@ -247,6 +249,7 @@ def change_status(session: Session, ctx: AuthContext, journey_id: int, move: str
     before = _state(journey)
     if move == "resume":  # nobody entered while it was paused, and nobody enters for those events now
         journey.trigger_watermark = start_watermark(session)
+        journey.trigger_fired_at = utcnow()
     journey.status = target
     session.flush()
     audit.record(session, ctx, f"journey.{move}d", "journey", journey.id, before=before, after=_state(journey))

@@ -44,6 +44,8 @@ def tick(factory: sessionmaker[Session], lake: Lake | None, workspace_id: int, *
     now = utcnow()
     with transaction(factory, workspace_id=workspace_id) as session:
         report.entered = triggers.run_triggers(session, now).entered
+        audience = engine.lake_audience(session, lake) if lake is not None else None
+        report.entered += triggers.run_clock_triggers(session, now, audience).entered
         report.woken = engine.wake_waiting(session, now)
     while True:
         with transaction(factory, workspace_id=workspace_id) as session:

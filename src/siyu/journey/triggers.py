@@ -10,15 +10,20 @@ the watermark stays below the events of the last few minutes, which are read aga
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import extract, func, select
 from sqlalchemy.orm import Session
 
+from siyu.filters.compiler import DefinitionProblem
 from siyu.journey import definition as jd
 from siyu.journey import engine
-from siyu.models import Event, Journey
+from siyu.kit.db import WORKSPACE_KEY
+from siyu.lake.store import LakeBusy
+from siyu.models import Contact, Event, Journey, Workspace
 
 PG_OVERLAP = timedelta(minutes=5)
 PAGE = 10_000
@@ -84,3 +89,70 @@ def _holds(trigger: jd.EventTrigger | jd.SegmentTrigger, properties: dict[str, o
     if isinstance(trigger, jd.SegmentTrigger):
         return properties.get("segment_id") == trigger.segment_id
     return all(engine.matches(test, properties) for test in trigger.where)
+
+
+def run_clock_triggers(session: Session, now: datetime, audience: engine.Audience | None = None) -> TriggerReport:
+    """Schedule and birthday triggers that came due since they last fired (in the caller's transaction).
+
+    * ``schedule``: the latest cron occurrence (workspace time zone) since the last firing enters the
+      audience (every contact when it has none; with one, the analytics store decides it). Occurrences
+      missed while the worker was down fire once, not once each. Entry keys name the occurrence.
+    * ``date_property`` (``birthday``): once a day, from ``at`` local time, the contacts whose birthday
+      is ``offset_days`` away (29 February counts on the 28th in other years) enter, keyed by the date,
+      so once a year."""
+    from croniter import croniter
+
+    report = TriggerReport()
+    workspace = session.get(Workspace, int(session.info[WORKSPACE_KEY]))
+    assert workspace is not None
+    tz = ZoneInfo(workspace.timezone)
+    cache: dict[tuple[int, int], jd.Journey] = {}
+    for journey in session.scalars(select(Journey).where(Journey.status == "active").order_by(Journey.id)):
+        trigger = engine.version_definition(session, journey.id, journey.published_version, cache).trigger
+        last = journey.trigger_fired_at or now
+        if isinstance(trigger, jd.ScheduleTrigger):
+            occurrences = croniter(trigger.cron, last.astimezone(tz))
+            due: datetime | None = None
+            while (following := occurrences.get_next(datetime)) <= now:
+                due = following
+            if due is None:
+                continue
+            if trigger.audience is None:
+                ids = list(session.scalars(select(Contact.id).where(Contact.merged_into_id.is_(None))))
+            elif audience is not None:
+                try:
+                    ids = audience(trigger.audience)
+                except (LakeBusy, DefinitionProblem):  # busy: the next tick fires it; broken: nobody
+                    continue
+            else:
+                continue  # no analytics store to decide the audience: it fires at the next tick that has one
+            key = due.astimezone(UTC).strftime("%Y%m%dT%H%M")
+            report.entered += engine.enter(session, journey.id, [(c, f"schedule:{key}:{c}") for c in ids], now)
+            journey.trigger_fired_at = due.astimezone(UTC)
+        elif isinstance(trigger, jd.DateTrigger):
+            local, at = now.astimezone(tz), jd.clock_time(trigger.at)
+            if local.time() < at:
+                continue  # not yet today
+            fired = journey.trigger_fired_at.astimezone(tz) if journey.trigger_fired_at else None
+            if fired is not None and fired.date() == local.date() and fired.time() >= at:
+                continue  # it fired today (or was published after today's time: tomorrow, then)
+            target = local.date() - timedelta(days=trigger.offset_days)
+            days = [(target.month, target.day)]
+            if (target.month, target.day) == (2, 28) and not calendar.isleap(target.year):
+                days.append((2, 29))
+            ids = []
+            for month, day in days:
+                ids += list(
+                    session.scalars(
+                        select(Contact.id).where(
+                            Contact.merged_into_id.is_(None),
+                            extract("month", Contact.birthday) == month,
+                            extract("day", Contact.birthday) == day,
+                        )
+                    )
+                )
+            entries = [(c, f"date:{target.isoformat()}:{c}") for c in ids]
+            report.entered += engine.enter(session, journey.id, entries, now)
+            journey.trigger_fired_at = now
+    session.flush()
+    return report

@@ -32,6 +32,9 @@ class Journey(IdMixin, TimestampMixin, WorkspaceScoped, Base):
     # Event triggers: events with ids up to here have been looked at (set to the newest id on publishing,
     # so that a journey starts with the events that come after it; see siyu.journey.triggers).
     trigger_watermark: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    # Schedule and date triggers: when the trigger last fired (set on publishing and resuming, so that a
+    # journey fires at the next occurrence, not for the ones it missed).
+    trigger_fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class JourneyVersion(IdMixin, WorkspaceScoped, Base):

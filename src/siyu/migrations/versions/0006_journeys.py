@@ -38,6 +38,7 @@ def upgrade() -> None:
         sa.Column("template", sa.String(length=64), nullable=True),
         sa.Column("created_by", sa.String(length=320), nullable=False),
         sa.Column("trigger_watermark", sa.BigInteger(), nullable=False),
+        sa.Column("trigger_fired_at", siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("created_at", siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
