@@ -573,6 +573,7 @@ def test_birthdays_enter_once_a_year_offset_days_ahead(world: World) -> None:
     feb = datetime(2027, 2, 25, 3, 0, tzinfo=UTC)  # 11:00 on 25 February 2027, not a leap year
     assert fire(feb) == 1  # the 29 February birthday counts on the 28th
     with world.session() as session:
-        custom = {**definition, "trigger": {**definition["trigger"], "property": "anniversary"}}
+        trigger = {"type": "date_property", "property": "anniversary", "offset_days": -3, "at": "10:00"}
+        custom = {**definition, "trigger": trigger}
         problems = service.problems_of(session, custom)
     assert [p.field for p in problems] == ["definition.trigger.property"]
