@@ -17,6 +17,7 @@ from siyu.config import Settings, load_settings
 from siyu.console import STATIC_DIR
 from siyu.console.routes import router as console_router
 from siyu.contact.endpoints import router as contact_router
+from siyu.dispatch.endpoints import router as channels_router
 from siyu.ingestion.endpoints import router as ingestion_router
 from siyu.journey.endpoints import router as journey_router
 from siyu.kit.db import make_engine, make_sessionmaker
@@ -55,6 +56,7 @@ API_ROUTERS = (
     tiers_router,
     metrics_router,
     journey_router,
+    channels_router,
 )
 
 

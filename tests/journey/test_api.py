@@ -263,3 +263,27 @@ def test_every_template_installs_ready_to_publish(api: Api) -> None:
         assert installed["journey"]["problems"] == [], (template["key"], installed["journey"]["problems"])
         published = api.call("POST", f"/journeys/{installed['journey']['id']}/publish")
         assert published.status_code == 201, (template["key"], published.text)
+
+
+def test_the_webhook_channel_is_set_up_then_journeys_may_use_it(
+    api: Api, session_factory: sessionmaker[Session]
+) -> None:
+    manager = create_token(session_factory, api.ws, [Permission.channels_manage, Permission.workspace_read])
+    headers = {"Authorization": f"Bearer {manager}"}
+    hooked = graph(api, hello={"type": "send", "channel": "webhook", "content": {"text": "hi"}, "next": "tag"})
+    refused = api.call("POST", "/journeys/validate", {"definition": hooked}).json()
+    assert refused["problems"][0]["reason"] == "channel 'webhook' is not available; use one of outbox"
+    assert api.call("GET", "/channels").json() == {"available": ["outbox"], "webhook": None}
+    bad = api.call("PUT", "/channels/webhook", {"url": "nope", "secret": "x"}, headers=headers)
+    assert set(error_fields(assert_problem(bad, 422, "invalid_input"))) == {"webhook.url", "webhook.secret"}
+    assert_problem(api.call("PUT", "/channels/webhook", {"url": "http://x"}), 403, "permission_denied")
+    good = api.call(
+        "PUT", "/channels/webhook", {"url": "https://crm.example/hook", "secret": "0123456789abcdef"}, headers=headers
+    )
+    assert good.status_code == 200, good.text
+    assert "secret" not in good.json()
+    listed = api.call("GET", "/channels").json()
+    assert listed["available"] == ["outbox", "webhook"]
+    assert listed["webhook"]["secret_set"] is True
+    assert "secret" not in listed["webhook"]
+    assert api.call("POST", "/journeys/validate", {"definition": hooked}).json()["valid"] is True

@@ -64,7 +64,7 @@ def withdrawals(session: Session, contact_ids: Iterable[int]) -> dict[int, set[s
     return out
 
 
-def _out(withdrawn: dict[int, set[str | None]], contact_id: int, channel: str) -> bool:
+def is_withdrawn(withdrawn: dict[int, set[str | None]], contact_id: int, channel: str) -> bool:
     channels = withdrawn.get(contact_id, set())
     return None in channels or channel in channels
 
@@ -113,7 +113,7 @@ def queue(
     decisions: list[Decision] = []
     for m in messages:
         outgoing = Outgoing(m.channel, m.priority, m.promotional)
-        out = _out(withdrawn, m.contact_id, m.channel)
+        out = is_withdrawn(withdrawn, m.contact_id, m.channel)
         decision = decide(outgoing, history.get(m.contact_id, []), settings, timezone, now, opted_out=out)
         decisions.append(decision)
         status = "blocked" if decision.action == "block" else "queued"
@@ -166,7 +166,7 @@ def deliver_due(session: Session, now: datetime, *, limit: int = 5000) -> Delive
     withdrawn = withdrawals(session, (r.contact_id for r in rows))
     for row in rows:
         row.attempts += 1
-        if row.priority == Priority.marketing.value and _out(withdrawn, row.contact_id, row.channel):
+        if row.priority == Priority.marketing.value and is_withdrawn(withdrawn, row.contact_id, row.channel):
             row.status, row.rule = "blocked", "opt_out"
             row.reason = "the contact opted out of marketing after the message was queued"
             report.blocked += 1

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from siyu.audit import service as audit
 from siyu.auth.context import AuthContext
 from siyu.contact.properties import PropertyValueError, validate_property_value
+from siyu.dispatch.channels import configured
 from siyu.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from siyu.filters.compiler import BrokenReference, compile_segment
 from siyu.filters.context import load_context
@@ -25,12 +26,20 @@ from siyu.journey.engine import entry_problems
 from siyu.journey.triggers import start_watermark
 from siyu.kit.db import WORKSPACE_KEY
 from siyu.kit.time import utcnow
-from siyu.models import Delivery, Journey, JourneyVersion, PropertyDefinition, Segment, StaffTask, Tag
+from siyu.models import (
+    Delivery,
+    Journey,
+    JourneyVersion,
+    PropertyDefinition,
+    Segment,
+    StaffTask,
+    Tag,
+    Workspace,
+)
 
-# The channels that deliver now. Webhook and e-mail come next in this issue, WeCom, 公众号, 小程序 and SMS
-# with the channels capability, all through the same dispatcher. A journey that names another channel
+# A journey may send through the channels that deliver in its workspace (siyu.dispatch.channels: the
+# outbox, and the webhook once set up; e-mail, WeCom, 公众号, 小程序 and SMS come later). Another channel
 # cannot be published: its messages would wait in the ledger for ever, using up the contacts' caps.
-CHANNELS = ("outbox",)
 STATUSES = ("draft", "active", "paused", "archived")
 
 
@@ -56,12 +65,15 @@ def _workspace_problems(session: Session, journey: jd.Journey) -> list[FieldProb
     )
     for segment_id in sorted(refs["segments"] - segments):
         problems.append(FieldProblem("definition", f"no segment {segment_id} in this workspace"))
+    workspace = session.get(Workspace, int(session.info[WORKSPACE_KEY]))
+    assert workspace is not None
+    available = sorted(configured(workspace))
     for node_id, node in journey.nodes.items():
-        if isinstance(node, jd.Send) and node.channel not in CHANNELS:
+        if isinstance(node, jd.Send) and node.channel not in available:
             problems.append(
                 FieldProblem(
                     f"definition.nodes.{node_id}.channel",
-                    f"channel {node.channel!r} is not available; use one of {', '.join(CHANNELS)}",
+                    f"channel {node.channel!r} is not available; use one of {', '.join(available)}",
                 )
             )
         if isinstance(node, jd.SetProperty):

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.config import Settings
-from siyu.dispatch import ledger
+from siyu.dispatch import channels, ledger
 from siyu.journey import engine, triggers
 from siyu.kit.db import across_workspaces, transaction
 from siyu.kit.time import utcnow
@@ -62,6 +62,7 @@ def tick(factory: sessionmaker[Session], lake: Lake | None, workspace_id: int, *
         report.sent += sent.sent
         if sent.sent + sent.blocked < batch:
             break
+    report.sent += channels.deliver_webhooks(factory, workspace_id, now).sent
     return report
 
 

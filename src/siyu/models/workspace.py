@@ -24,3 +24,5 @@ class Workspace(IdMixin, TimestampMixin, Base):
     tier_settings: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
     # Messaging governance (siyu.dispatch.governance): caps, quiet hours, content mix; {} = the defaults.
     governance: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
+    # Outbound channel settings by channel (siyu.dispatch.channels): {"webhook": {"url": …, "secret": …}}.
+    channels: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
