@@ -157,3 +157,33 @@ def test_webhook_settings_are_validated(session_factory: sessionmaker[Session]) 
     with pytest.raises(InvalidInput) as caught:
         channels.parse_webhook({"url": "ftp://x", "secret": "short"})
     assert {p.field for p in caught.value.errors} == {"webhook.url", "webhook.secret"}
+
+
+def test_a_journeys_webhook_node_is_a_signed_call(
+    session_factory: sessionmaker[Session], ws: tuple[int, list[int]], receiver: Receiver
+) -> None:
+    from siyu.auth.context import AuthContext
+    from siyu.auth.permissions import Permission
+    from siyu.journey import engine, service
+
+    workspace, contacts = ws
+    ctx = AuthContext(workspace_id=workspace, permissions=frozenset(Permission), label="test")
+    definition = {
+        "version": 1,
+        "trigger": {"type": "manual"},
+        "start": "crm",
+        "nodes": {"crm": {"type": "webhook", "url": receiver.url + "/crm", "payload": {"list": "新客"}}},
+    }
+    with transaction(session_factory, workspace_id=workspace) as session:
+        journey = service.create(session, ctx, name="同步CRM", definition=definition)
+        assert journey.draft_problems is None, journey.draft_problems
+        service.publish(session, ctx, journey.id)
+        engine.enter(session, journey.id, [(contacts[0], "manual:x")], NOW)
+    with transaction(session_factory, workspace_id=workspace) as session:
+        engine.step_due(session, NOW)
+    assert channels.deliver_webhooks(session_factory, workspace, NOW).sent == 1
+    (call,) = receiver.requests
+    assert call["signed"]
+    assert call["body"]["payload"] == {"list": "新客"}
+    assert call["body"]["contact_id"] == contacts[0]
+    assert "content" not in call["body"]

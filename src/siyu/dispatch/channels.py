@@ -11,6 +11,10 @@ channel's own mechanism is the ``Idempotency-Key`` header (the ledger's ``dedup_
 must keep the keys it has processed, so sending an ``unknown`` message again with its key reaches the
 contact at most once. Channels without such a mechanism leave ``unknown`` rows for an operator.
 
+A journey's ``webhook`` node is a *call* on this channel: its row's content is
+``{"kind": "call", "url": …, "payload": …}``, and it is POSTed to that URL (with ``payload`` in place of
+``content``), signed with the same secret and retried and reconciled the same way.
+
 **Webhook** settings (``workspace.channels.webhook``): ``url``, ``secret`` (at least 16 characters),
 ``timeout_seconds``, ``max_attempts``, ``per_minute`` (a rate limit). Each POST carries the message as JSON
 and ``X-Siyu-Timestamp`` and ``X-Siyu-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">``.
@@ -141,17 +145,19 @@ def deliver_webhooks(
                 continue
             # sent_at marks when the call started, until the outcome replaces it
             row.status, row.attempts, row.sent_at = "sending", row.attempts + 1, now
+            call = row.content if isinstance(row.content, dict) and row.content.get("kind") == "call" else None
             claimed.append(
                 {
                     "id": row.id,
                     "attempts": row.attempts,
+                    "url": call["url"] if call else settings.url,
                     "body": {
                         "delivery_id": row.id,
                         "dedup_key": row.dedup_key,
                         "contact_id": row.contact_id,
                         "source": row.source,
                         "priority": row.priority,
-                        "content": row.content,
+                        **({"payload": call["payload"]} if call else {"content": row.content}),
                     },
                     "key": row.dedup_key,
                 }
@@ -194,7 +200,7 @@ def _call(http: httpx.Client, settings: WebhookSettings, item: dict[str, Any], n
         "X-Siyu-Signature": sign(settings.secret, timestamp, body),
     }
     try:
-        response = http.post(settings.url, content=body, headers=headers, timeout=settings.timeout_seconds)
+        response = http.post(item["url"], content=body, headers=headers, timeout=settings.timeout_seconds)
     except httpx.HTTPError as exc:
         return "retry", f"attempt {item['attempts']}: {type(exc).__name__}: {exc}"[:500]
     if 200 <= response.status_code < 300:

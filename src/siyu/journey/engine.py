@@ -26,8 +26,11 @@ it stopped, and nothing it did before is done again.
   it due when the contact does the event, and the step sends it to ``next`` or, at the timeout, to
   ``on_timeout``.
 
-Not yet: ``webhook`` nodes (they need the outbound channels of the next part), entry audiences, and
-date triggers on custom properties; journeys holding them cannot be published (:func:`entry_problems`).
+* ``webhook`` writes a call to the webhook channel's ledger (signed with its secret, retried and
+  reconciled like its messages; service priority, so no cap or quiet hours applies).
+
+Not yet: entry audiences, and date triggers on custom properties; journeys holding them cannot be
+published (:func:`entry_problems`).
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from siyu.dispatch import ledger
-from siyu.dispatch.governance import parse_governance
+from siyu.dispatch.governance import Priority, parse_governance
 from siyu.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from siyu.journey import definition as jd
 from siyu.kit.bulk import insert_rows
@@ -64,7 +67,7 @@ from siyu.models import (
 )
 from siyu.tag import service as tagging
 
-ENGINE_NOT_YET = ("webhook",)
+CALL = "call"  # a webhook node's ledger row: {"kind": "call", "url": …, "payload": …} on the webhook channel
 CONDITION_RETRY = timedelta(minutes=1)
 STEP_LOCK = 0x53_4A_00_00_00  # + the workspace id: PostgreSQL's advisory lock of the workspace's steps
 log = logging.getLogger("siyu.journeys")
@@ -84,11 +87,7 @@ class StepReport:
 
 def entry_problems(journey: jd.Journey) -> list[FieldProblem]:
     """Why the engine cannot run this journey yet (empty: it can)."""
-    found = [
-        FieldProblem(f"definition.nodes.{node_id}", f"{node.type} nodes arrive with the next part of the engine")
-        for node_id, node in journey.nodes.items()
-        if node.type in ENGINE_NOT_YET
-    ]
+    found: list[FieldProblem] = []
     if journey.entry.audience is not None:
         found.append(
             FieldProblem("definition.entry.audience", "entry audiences arrive with the next part of the engine")
@@ -475,6 +474,11 @@ def step_due(
                     if contact is not None:
                         contact.properties = {**(contact.properties or {}), node.key: node.value}
                         contact.updated_at = now
+                elif isinstance(node, jd.Webhook):
+                    # A call, not a message to the contact: through the webhook channel's ledger and state
+                    # machine (signed, retried, reconciled by its key), outside the governance of messages.
+                    call = {"kind": CALL, "url": node.url, "payload": node.payload}
+                    messages.append(ledger.Message(run.contact_id, key, source, "webhook", call, Priority.service))
                 else:
                     raise InvalidInput.on(f"nodes.{node_id}", f"{node.type} nodes are not run by this engine yet")
                 run.node = node.next

@@ -69,6 +69,12 @@ def _workspace_problems(session: Session, journey: jd.Journey) -> list[FieldProb
     assert workspace is not None
     available = sorted(configured(workspace))
     for node_id, node in journey.nodes.items():
+        if isinstance(node, jd.Webhook) and "webhook" not in available:
+            problems.append(
+                FieldProblem(
+                    f"definition.nodes.{node_id}", "set up the webhook channel first: its secret signs the call"
+                )
+            )
         if isinstance(node, jd.Send) and node.channel not in available:
             problems.append(
                 FieldProblem(
