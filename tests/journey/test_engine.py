@@ -17,7 +17,7 @@ from siyu.auth.permissions import Permission
 from siyu.config import Settings
 from siyu.dispatch import ledger
 from siyu.dispatch.governance import parse_governance
-from siyu.journey import engine, service
+from siyu.journey import audiences, engine, service, triggers
 from siyu.kit.db import transaction
 from siyu.lake.store import lake_for
 from siyu.lake.sync import sync_workspace
@@ -286,7 +286,7 @@ def test_conditions_are_decided_by_the_analytics_store(world: World) -> None:
     jid = world.journey(nodes, "has_tag")
     world.enter(jid)
     with world.session() as session:
-        report = engine.step_due(session, T0, conditions=engine.lake_conditions(session, lake))
+        report = engine.step_due(session, T0, conditions=audiences.lake_conditions(session, lake))
     assert report.by_node == {"has_tag": 3, "yes": 1, "no": 2}
 
 
@@ -444,7 +444,7 @@ def test_a_condition_naming_a_deleted_tag_holds_for_nobody(world: World) -> None
         session.delete(tag)
     sync_workspace(world.factory, lake, world.ws)
     with world.session() as session:
-        report = engine.step_due(session, T0, conditions=engine.lake_conditions(session, lake))
+        report = engine.step_due(session, T0, conditions=audiences.lake_conditions(session, lake))
     assert report.by_node == {"has_tag": 3, "no": 3}
 
 
@@ -493,7 +493,7 @@ def test_wait_event_moves_on_with_the_event_or_at_the_timeout(world: World) -> N
             assert contact is not None
             add_event(session, contact, "link_clicked", T0 + timedelta(hours=1), properties={"campaign": campaign})
     with world.session() as session:
-        assert engine.wake_waiting(session, T0 + timedelta(hours=2)) == 1  # the autumn click does not match
+        assert triggers.wake_waiting(session, T0 + timedelta(hours=2)) == 1  # the autumn click does not match
     assert world.step(T0 + timedelta(hours=2)).by_node == {"thanks": 1}
     assert world.step(T0 + timedelta(days=2)).runs == 0  # the others still wait
     late = world.step(T0 + timedelta(days=3))

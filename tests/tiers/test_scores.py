@@ -247,6 +247,16 @@ def test_explanations_quote_the_figures(scored: dict[int, dict[str, Any]]) -> No
     )
 
 
+def eight_repeat_buyers(con: duckdb.DuckDBPyConnection) -> None:
+    """Eight contacts with three orders each: enough repeat buyers to fit with ``min_repeat_buyers: 5``."""
+    store = Store(con)
+    for cid in range(1, 9):
+        store.contact(cid, joined_days_ago=120)
+        for days_ago in (100, 60 - cid, 20 + cid):
+            store.order(cid, days_ago, 10_000 + 500 * cid)
+    rebuild(con, WS)
+
+
 def test_a_fit_that_does_not_converge_predicts_nothing_and_the_next_one_starts_where_it_ended(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -263,12 +273,7 @@ def test_a_fit_that_does_not_converge_predicts_nothing_and_the_next_one_starts_w
     settings = parse_settings({"clv": {"min_repeat_buyers": 5}})
     lake = Lake(None)
     with lake.write() as con:
-        store = Store(con)
-        for cid in range(1, 9):
-            store.contact(cid, joined_days_ago=120)
-            for days_ago in (100, 60 - cid, 20 + cid):
-                store.order(cid, days_ago, 10_000 + 500 * cid)
-        rebuild(con, WS)
+        eight_repeat_buyers(con)
         first = compute(con, WS, AS_OF, settings)
         kept = dict(con.execute("SELECT model, params FROM model_params").fetchall())
         predicted = con.execute("SELECT count(clv_purchases) FROM contact_scores").fetchall()
@@ -302,12 +307,7 @@ def test_a_fit_that_does_not_converge_predicts_with_the_last_one_that_did(monkey
     settings = parse_settings({"clv": {"min_repeat_buyers": 5}})
     lake = Lake(None)
     with lake.write() as con:
-        store = Store(con)
-        for cid in range(1, 9):
-            store.contact(cid, joined_days_ago=120)
-            for days_ago in (100, 60 - cid, 20 + cid):
-                store.order(cid, days_ago, 10_000 + 500 * cid)
-        rebuild(con, WS)
+        eight_repeat_buyers(con)
         first = compute(con, WS, AS_OF, settings)
         before = con.execute("SELECT contact_id, clv_value_fen FROM contact_scores ORDER BY contact_id").fetchall()
         second = compute(con, WS, AS_OF, settings)

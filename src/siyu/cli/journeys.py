@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from siyu.auth.context import AuthContext
 from siyu.auth.permissions import Permission
 from siyu.cli.common import CliError, open_store, settings_of, unit_of_work, workspace_by_slug
+from siyu.journey import audiences, dryrun, engine, service, tasks, templates
 from siyu.journey import definition as jd
-from siyu.journey import dryrun, engine, service, tasks, templates
 from siyu.kit.time import utcnow
 from siyu.lake.store import lake_for
 
@@ -197,7 +197,7 @@ def dry_run(
     settings = settings_of(ctx)
 
     def work(session: Session, _: AuthContext) -> dict[str, Any]:
-        conditions = engine.lake_conditions(session, lake_for(settings))
+        conditions = audiences.lake_conditions(session, lake_for(settings))
         return dryrun.dry_run(session, journey_id, utcnow(), contact_ids=contact, conditions=conditions).as_dict()
 
     report = _run(ctx, workspace, work)

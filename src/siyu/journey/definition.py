@@ -43,7 +43,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from siyu.dispatch.governance import Priority
 from siyu.errors import FieldProblem, InvalidInput
@@ -80,6 +80,19 @@ def _clock(value: str) -> str:
     return value
 
 
+def _snake(what: str) -> Any:
+    def check(value: str) -> str:
+        if not KEY.match(value):
+            raise ValueError(f"{what}: snake_case, starting with a letter")
+        return value
+
+    return AfterValidator(check)
+
+
+EventName = Annotated[str, _snake("an event name")]
+PropertyKey = Annotated[str, _snake("a property key")]
+
+
 def clock_time(value: str) -> time:
     return time(int(value[:2]), int(value[3:]))
 
@@ -93,15 +106,8 @@ class _Part(BaseModel):
 
 class EventTrigger(_Part):
     type: Literal["event"]
-    event: str
+    event: EventName
     where: list[PropertyFilter] = Field(default_factory=list, max_length=20)
-
-    @field_validator("event")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not KEY.match(value):
-            raise ValueError("an event name: snake_case, starting with a letter")
-        return value
 
 
 class SegmentTrigger(_Part):
@@ -111,18 +117,11 @@ class SegmentTrigger(_Part):
 
 class DateTrigger(_Part):
     type: Literal["date_property"]
-    property: str = "birthday"  # ``birthday`` (the built-in field) or a custom date property's key
+    property: PropertyKey = "birthday"  # ``birthday`` (the built-in field) or a custom date property's key
     offset_days: int = Field(0, ge=-60, le=60)
     at: Annotated[str, Field(description="local time of day, HH:MM")] = "10:00"
 
     _at = field_validator("at")(classmethod(lambda cls, v: _clock(v)))
-
-    @field_validator("property")
-    @classmethod
-    def _key(cls, value: str) -> str:
-        if not KEY.match(value):
-            raise ValueError("a property key: snake_case, starting with a letter")
-        return value
 
 
 class ScheduleTrigger(_Part):
@@ -163,16 +162,9 @@ class Entry(_Part):
 
 
 class Goal(_Part):
-    event: str
+    event: EventName
     where: list[PropertyFilter] = Field(default_factory=list, max_length=20)
     within_days: int | None = Field(None, ge=1, le=365)
-
-    @field_validator("event")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not KEY.match(value):
-            raise ValueError("an event name: snake_case, starting with a letter")
-        return value
 
 
 # Nodes ------------------------------------------------------------------------------------------
@@ -222,19 +214,12 @@ class WaitUntil(_Step):
 
 class WaitEvent(_Timed):
     type: Literal["wait_event"]
-    event: str
+    event: EventName
     where: list[PropertyFilter] = Field(default_factory=list, max_length=20)
     timeout: str
     on_timeout: str | None = None
 
     _check = field_validator("timeout")(classmethod(lambda cls, v: _Timed._duration(v)))
-
-    @field_validator("event")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not KEY.match(value):
-            raise ValueError("an event name: snake_case, starting with a letter")
-        return value
 
 
 class Condition(_Part):
@@ -297,15 +282,8 @@ class TagAction(_Step):
 
 class SetProperty(_Step):
     type: Literal["set_property"]
-    key: str
+    key: PropertyKey
     value: str | int | float | bool | None
-
-    @field_validator("key")
-    @classmethod
-    def _key(cls, value: str) -> str:
-        if not KEY.match(value):
-            raise ValueError("a property key: snake_case, starting with a letter")
-        return value
 
 
 class Task(_Step):

@@ -22,8 +22,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from siyu.errors import InvalidInput
+from siyu.journey import audiences, engine
 from siyu.journey import definition as jd
-from siyu.journey import engine
 from siyu.models import Contact, Delivery, Event, JourneyRun, JourneyVersion, SegmentMember, StaffTask
 
 EVENT_DAYS = 30
@@ -64,7 +64,9 @@ def pool(session: Session, definition: jd.Journey, now: datetime, limit: int) ->
             .where(Event.name == trigger.event, Event.occurred_at >= now - timedelta(days=EVENT_DAYS))
             .order_by(Event.id)
         )
-        ids = list(dict.fromkeys(c for c, props in rows if all(engine.matches(t, props or {}) for t in trigger.where)))
+        ids = list(
+            dict.fromkeys(c for c, props in rows if all(audiences.matches(t, props or {}) for t in trigger.where))
+        )
         return ids[:limit], [f"event: the contacts who did {trigger.event} in the last {EVENT_DAYS} days"]
     raise InvalidInput.on("definition.trigger", f"{trigger.type} triggers arrive with the next part of the engine")
 
@@ -75,7 +77,7 @@ def dry_run(
     now: datetime,
     *,
     contact_ids: list[int] | None = None,
-    conditions: engine.Condition | None = None,
+    conditions: audiences.Condition | None = None,
     limit: int = 100_000,
 ) -> DryRunReport:
     """Simulate the journey's draft (as it would be published) on the pool; everything is rolled back."""

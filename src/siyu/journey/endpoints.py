@@ -12,8 +12,8 @@ from siyu.auth.context import AuthContext
 from siyu.auth.dependencies import DbSession, require
 from siyu.auth.permissions import Permission
 from siyu.errors import InvalidInput
+from siyu.journey import audiences, dryrun, engine, service, templates
 from siyu.journey import definition as jd
-from siyu.journey import dryrun, engine, service, templates
 from siyu.journey.schemas import (
     DeliveryOut,
     DraftIn,
@@ -141,7 +141,7 @@ def enter(journey_id: RowId, data: EnterIn, session: DbSession, ctx: Manager) ->
     "/journeys/{journey_id}/dry-run", response_model=DryRunOut, summary="What the draft would do, sending nothing"
 )
 def dry_run(journey_id: RowId, data: DryRunIn, session: DbSession, ctx: Manager, lake: LakeDep) -> DryRunOut:
-    conditions = engine.lake_conditions(session, lake)
+    conditions = audiences.lake_conditions(session, lake)
     report = dryrun.dry_run(session, journey_id, utcnow(), contact_ids=data.contact_ids, conditions=conditions)
     return DryRunOut(**report.as_dict())
 

@@ -22,9 +22,9 @@ Before a run steps, the journey's goal is checked: a contact who did the goal ev
 ``converted`` and gets nothing more. Paused journeys are not stepped; resuming steps each run from where
 it stopped, and nothing it did before is done again.
 
-* ``wait_event`` parks the run (``waiting_since``, ``due_at`` = the timeout); :func:`wake_waiting` makes
-  it due when the contact does the event, and the step sends it to ``next`` or, at the timeout, to
-  ``on_timeout``.
+* ``wait_event`` parks the run (``waiting_since``, ``due_at`` = the timeout);
+  :func:`siyu.journey.triggers.wake_waiting` makes it due when the contact does the event, and the step
+  sends it to ``next`` or, at the timeout, to ``on_timeout``.
 
 * ``webhook`` writes a call to the webhook channel's ledger (signed with its secret, retried and
   reconciled like its messages; service priority, so no cap or quiet hours applies).
@@ -36,9 +36,8 @@ published (:func:`entry_problems`).
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,6 +50,7 @@ from siyu.dispatch import ledger
 from siyu.dispatch.governance import Priority, parse_governance
 from siyu.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from siyu.journey import definition as jd
+from siyu.journey.audiences import Condition, matches
 from siyu.kit.bulk import insert_rows
 from siyu.kit.db import WORKSPACE_KEY
 from siyu.lake.store import LakeBusy
@@ -70,7 +70,6 @@ from siyu.tag import service as tagging
 CALL = "call"  # a webhook node's ledger row: {"kind": "call", "url": …, "payload": …} on the webhook channel
 CONDITION_RETRY = timedelta(minutes=1)
 STEP_LOCK = 0x53_4A_00_00_00  # + the workspace id: PostgreSQL's advisory lock of the workspace's steps
-log = logging.getLogger("siyu.journeys")
 ENDED = ("done", "exited", "converted", "holdout")
 
 
@@ -302,53 +301,6 @@ def _goal_reached(session: Session, definition: jd.Journey, runs: Sequence[Run])
     return reached
 
 
-def matches(test: Any, properties: dict[str, Any]) -> bool:
-    """A property filter of a trigger or goal against an event's properties, as the analytics store's
-    compiler reads it: a missing property matches only ``is_not_set``, numbers compare as numbers."""
-    value = properties.get(test.key)
-    cmp, wanted = test.cmp.value, test.value
-    if cmp == "is_set":
-        return value is not None
-    if cmp == "is_not_set":
-        return value is None
-    if value is None:
-        return False
-    if cmp == "eq":
-        return bool(value == wanted)
-    if cmp == "ne":
-        return bool(value != wanted)
-    if cmp == "in":
-        return value in (wanted or [])
-    if cmp == "not_in":
-        return value not in (wanted or [])
-    if cmp == "starts_with":
-        return isinstance(value, str) and value.startswith(str(wanted))
-    if cmp == "contains":
-        return isinstance(value, str | list) and wanted in value
-    number = _number(value)
-    if cmp == "between":
-        low, high = (_number(v) for v in wanted)
-        return None not in (number, low, high) and low <= number <= high  # type: ignore[operator]
-    other = _number(wanted)
-    if number is None or other is None:
-        return False
-    return {"gt": number > other, "gte": number >= other, "lt": number < other, "lte": number <= other}.get(cmp, False)
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    try:
-        return float(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
-
-
-Condition = Any  # evaluator: (definition, node id, runs) → the run ids for which the condition holds
-
-
 def step_due(
     session: Session,
     now: datetime,
@@ -518,7 +470,7 @@ def step_due(
 def _resolve_waits(session: Session, definition: jd.Journey, runs: Sequence[Run], now: datetime) -> set[int]:
     """Runs that were waiting at a ``wait_event`` node and are due go on to ``next`` when the contact did
     the event since the wait began, or to ``on_timeout`` (or the end) when the timeout has come. Returns
-    the others (woken early, :func:`wake_waiting`, by an event its filters refuse): they wait on."""
+    the others (woken early by an event its filters refuse): they wait on."""
     by_node: dict[str, list[Run]] = defaultdict(list)
     for run in runs:
         if run.node is not None and isinstance(definition.nodes.get(run.node), jd.WaitEvent):
@@ -527,7 +479,7 @@ def _resolve_waits(session: Session, definition: jd.Journey, runs: Sequence[Run]
     for node_id, waiting in by_node.items():
         node = definition.nodes[node_id]
         assert isinstance(node, jd.WaitEvent)
-        happened = _did_event(session, node.event, node.where, waiting)
+        happened = did_event(session, node.event, node.where, waiting)
         timeout = timedelta(seconds=jd.duration_seconds(node.timeout))
         for run in waiting:
             since = run.waiting_since
@@ -542,7 +494,7 @@ def _resolve_waits(session: Session, definition: jd.Journey, runs: Sequence[Run]
     return waiting_on
 
 
-def _did_event(session: Session, name: str, where: Sequence[Any], runs: Sequence[Run]) -> set[int]:
+def did_event(session: Session, name: str, where: Sequence[Any], runs: Sequence[Run]) -> set[int]:
     """Of ``runs``, those whose contact did event ``name`` (matching ``where``) since the run began waiting."""
     found: set[int] = set()
     earliest = min(r.waiting_since for r in runs if r.waiting_since is not None)
@@ -565,38 +517,6 @@ def _did_event(session: Session, name: str, where: Sequence[Any], runs: Sequence
                 if run.waiting_since is not None and occurred_at >= run.waiting_since:
                     found.add(run.id)
     return found
-
-
-def wake_waiting(session: Session, now: datetime) -> int:
-    """Make due now the runs waiting at a ``wait_event`` node whose contact did that event since: the
-    next step moves them on. Returns how many were woken."""
-    woken = 0
-    cache: dict[tuple[int, int], jd.Journey] = {}
-    for journey_id in session.scalars(select(Journey.id).where(Journey.status == "active")):
-        rows = session.execute(
-            select(
-                JourneyRun.id, JourneyRun.version, JourneyRun.contact_id, JourneyRun.node, JourneyRun.waiting_since
-            ).where(
-                JourneyRun.journey_id == journey_id,
-                JourneyRun.status == "waiting",
-                JourneyRun.waiting_since.is_not(None),
-                JourneyRun.due_at > now,
-            )
-        ).all()
-        groups: dict[tuple[int, str], list[Run]] = defaultdict(list)
-        for run_id, version, contact_id, at_node, since in rows:
-            if at_node is not None and since is not None:
-                run = Run(run_id, journey_id, version, contact_id, at_node, 0, since, since)
-                groups[(version, at_node)].append(run)
-        for (version, node_id), waiting in groups.items():
-            wait = version_definition(session, journey_id, version, cache).nodes.get(node_id)
-            if not isinstance(wait, jd.WaitEvent):
-                continue
-            happened = _did_event(session, wait.event, wait.where, waiting)
-            if happened:
-                session.execute(update(JourneyRun), [{"id": run_id, "due_at": now} for run_id in sorted(happened)])
-                woken += len(happened)
-    return woken
 
 
 def _assign_owners(session: Session, tasks: list[dict[str, Any]]) -> None:
@@ -629,60 +549,3 @@ def _apply_tags(session: Session, tags: dict[tuple[int, str], list[int]], now: d
 def _end(run: Run, status: str, now: datetime, reason: str | None) -> None:
     run.status, run.ended_at, run.due_at = status, now, None
     run.exit_reason = reason[:200] if reason else None
-
-
-def lake_conditions(session: Session, lake: Any) -> Condition:
-    """Conditions decided by the analytics store, with the segment compiler (one query per condition
-    node and batch)."""
-    import pyarrow as pa
-
-    from siyu.filters.compiler import DefinitionProblem, compile_segment, render
-    from siyu.filters.context import load_context
-    from siyu.filters.definition import Definition
-
-    context = load_context(session, int(session.info[WORKSPACE_KEY]))
-
-    def evaluate(definition: jd.Journey, node_id: str, runs: Sequence[Run]) -> set[int]:
-        node = definition.nodes[node_id]
-        assert isinstance(node, jd.Condition)
-        try:
-            query = compile_segment(Definition(version=1, root=node.if_), context)
-        except DefinitionProblem as problem:
-            # A tag, segment or property it names is gone since publishing: the condition holds for nobody
-            # (it cannot), and the journey goes on rather than stopping every journey of the workspace.
-            log.warning("journey condition cannot be evaluated", extra={"node": node_id, "reason": problem.detail})
-            return set()
-        sql = render(query, "duckdb")
-        ids = pa.table({"contact_id": pa.array(sorted({r.contact_id for r in runs}), type=pa.int64())})
-        with lake.read() as con:
-            con.register("condition_contacts", ids)
-            try:
-                found = con.execute(
-                    f"SELECT contact_id FROM ({sql}) AS q "  # noqa: S608 - compiled by us
-                    "WHERE contact_id IN (SELECT contact_id FROM condition_contacts)"
-                ).fetchall()
-            finally:
-                con.unregister("condition_contacts")
-        holding = {int(r[0]) for r in found}
-        return {r.id for r in runs if r.contact_id in holding}
-
-    return evaluate
-
-
-Audience = Callable[[Any], list[int]]  # a filter tree → the live contacts it holds for
-
-
-def lake_audience(session: Session, lake: Any) -> Audience:
-    """Schedule audiences decided by the analytics store (as fresh as its last sync)."""
-    from siyu.filters.compiler import compile_segment, render
-    from siyu.filters.context import load_context
-    from siyu.filters.definition import Definition
-
-    context = load_context(session, int(session.info[WORKSPACE_KEY]))
-
-    def members(tree: Any) -> list[int]:
-        sql = render(compile_segment(Definition(version=1, root=tree), context), "duckdb")
-        with lake.read() as con:
-            return sorted(int(r[0]) for r in con.execute(f"SELECT contact_id FROM ({sql}) AS q").fetchall())  # noqa: S608
-
-    return members

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.config import Settings
 from siyu.dispatch import channels, ledger
-from siyu.journey import engine, triggers
+from siyu.journey import audiences, engine, triggers
 from siyu.kit.db import across_workspaces, transaction
 from siyu.kit.time import utcnow
 from siyu.lake.store import Lake, lake_for
@@ -44,12 +44,12 @@ def tick(factory: sessionmaker[Session], lake: Lake | None, workspace_id: int, *
     now = utcnow()
     with transaction(factory, workspace_id=workspace_id) as session:
         report.entered = triggers.run_triggers(session, now).entered
-        audience = engine.lake_audience(session, lake) if lake is not None else None
+        audience = audiences.lake_audience(session, lake) if lake is not None else None
         report.entered += triggers.run_clock_triggers(session, now, audience).entered
-        report.woken = engine.wake_waiting(session, now)
+        report.woken = triggers.wake_waiting(session, now)
     while True:
         with transaction(factory, workspace_id=workspace_id) as session:
-            conditions = engine.lake_conditions(session, lake) if lake is not None else None
+            conditions = audiences.lake_conditions(session, lake) if lake is not None else None
             step = engine.step_due(session, now, limit=batch, conditions=conditions)
         report.steps += step.steps
         report.messages += step.messages

@@ -11,19 +11,20 @@ the watermark stays below the events of the last few minutes, which are read aga
 from __future__ import annotations
 
 import calendar
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import extract, func, select
+from sqlalchemy import extract, func, select, update
 from sqlalchemy.orm import Session
 
 from siyu.filters.compiler import DefinitionProblem
+from siyu.journey import audiences, engine
 from siyu.journey import definition as jd
-from siyu.journey import engine
 from siyu.kit.db import WORKSPACE_KEY
 from siyu.lake.store import LakeBusy
-from siyu.models import Contact, Event, Journey, Workspace
+from siyu.models import Contact, Event, Journey, JourneyRun, Workspace
 
 PG_OVERLAP = timedelta(minutes=5)
 PAGE = 10_000
@@ -88,10 +89,10 @@ def run_triggers(session: Session, now: datetime) -> TriggerReport:
 def _holds(trigger: jd.EventTrigger | jd.SegmentTrigger, properties: dict[str, object]) -> bool:
     if isinstance(trigger, jd.SegmentTrigger):
         return properties.get("segment_id") == trigger.segment_id
-    return all(engine.matches(test, properties) for test in trigger.where)
+    return all(audiences.matches(test, properties) for test in trigger.where)
 
 
-def run_clock_triggers(session: Session, now: datetime, audience: engine.Audience | None = None) -> TriggerReport:
+def run_clock_triggers(session: Session, now: datetime, audience: audiences.Audience | None = None) -> TriggerReport:
     """Schedule and birthday triggers that came due since they last fired (in the caller's transaction).
 
     * ``schedule``: the latest cron occurrence (workspace time zone) since the last firing enters the
@@ -156,3 +157,35 @@ def run_clock_triggers(session: Session, now: datetime, audience: engine.Audienc
             journey.trigger_fired_at = now
     session.flush()
     return report
+
+
+def wake_waiting(session: Session, now: datetime) -> int:
+    """Make due now the runs waiting at a ``wait_event`` node whose contact did that event since: the
+    next step moves them on. Returns how many were woken."""
+    woken = 0
+    cache: dict[tuple[int, int], jd.Journey] = {}
+    for journey_id in session.scalars(select(Journey.id).where(Journey.status == "active")):
+        rows = session.execute(
+            select(
+                JourneyRun.id, JourneyRun.version, JourneyRun.contact_id, JourneyRun.node, JourneyRun.waiting_since
+            ).where(
+                JourneyRun.journey_id == journey_id,
+                JourneyRun.status == "waiting",
+                JourneyRun.waiting_since.is_not(None),
+                JourneyRun.due_at > now,
+            )
+        ).all()
+        groups: dict[tuple[int, str], list[engine.Run]] = defaultdict(list)
+        for run_id, version, contact_id, at_node, since in rows:
+            if at_node is not None and since is not None:
+                run = engine.Run(run_id, journey_id, version, contact_id, at_node, 0, since, since)
+                groups[(version, at_node)].append(run)
+        for (version, node_id), waiting in groups.items():
+            wait = engine.version_definition(session, journey_id, version, cache).nodes.get(node_id)
+            if not isinstance(wait, jd.WaitEvent):
+                continue
+            happened = engine.did_event(session, wait.event, wait.where, waiting)
+            if happened:
+                session.execute(update(JourneyRun), [{"id": run_id, "due_at": now} for run_id in sorted(happened)])
+                woken += len(happened)
+    return woken
