@@ -34,8 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from siyu.dispatch.governance import Priority
-from siyu.dispatch.ledger import is_withdrawn, withdrawals
+from siyu.dispatch.ledger import held_back, withdrawals
 from siyu.errors import InvalidInput
 from siyu.kit.db import transaction
 from siyu.kit.validation import invalid_input
@@ -138,9 +137,7 @@ def deliver_webhooks(
         withdrawn = withdrawals(session, (r.contact_id for r in rows))
         claimed: list[dict[str, Any]] = []
         for row in rows:
-            if row.priority == Priority.marketing.value and is_withdrawn(withdrawn, row.contact_id, row.channel):
-                row.status, row.rule = "blocked", "opt_out"
-                row.reason = "the contact opted out of marketing after the message was queued"
+            if held_back(row, withdrawn):
                 report.blocked += 1
                 continue
             # sent_at marks when the call started, until the outcome replaces it

@@ -69,6 +69,15 @@ def is_withdrawn(withdrawn: dict[int, set[str | None]], contact_id: int, channel
     return None in channels or channel in channels
 
 
+def held_back(row: Delivery, withdrawn: dict[int, set[str | None]]) -> bool:
+    """At hand-over: block a marketing message whose contact opted out after it was queued."""
+    if row.priority != Priority.marketing.value or not is_withdrawn(withdrawn, row.contact_id, row.channel):
+        return False
+    row.status, row.rule = "blocked", "opt_out"
+    row.reason = "the contact opted out of marketing after the message was queued"
+    return True
+
+
 def touches(session: Session, contact_ids: Iterable[int], now: datetime) -> dict[int, list[Touch]]:
     """The contacts' messages of the last month that count towards caps and the content mix, oldest
     first (queued ones too: two journeys queueing in the same minute must not both pass a daily cap)."""
@@ -166,9 +175,7 @@ def deliver_due(session: Session, now: datetime, *, limit: int = 5000) -> Delive
     withdrawn = withdrawals(session, (r.contact_id for r in rows))
     for row in rows:
         row.attempts += 1
-        if row.priority == Priority.marketing.value and is_withdrawn(withdrawn, row.contact_id, row.channel):
-            row.status, row.rule = "blocked", "opt_out"
-            row.reason = "the contact opted out of marketing after the message was queued"
+        if held_back(row, withdrawn):
             report.blocked += 1
             continue
         row.status, row.sent_at = "sent", now

@@ -550,29 +550,34 @@ def unavailable_actions(journey: Journey) -> list[FieldProblem]:
     ]
 
 
+def filter_trees(journey: Journey) -> list[tuple[str, Node]]:
+    """The segment filter trees a journey holds, with their paths: the schedule's audience, the entry
+    audience, and every condition's ``if``."""
+    found: list[tuple[str, Node]] = []
+    if isinstance(journey.trigger, ScheduleTrigger) and journey.trigger.audience is not None:
+        found.append(("trigger.audience", journey.trigger.audience))
+    if journey.entry.audience is not None:
+        found.append(("entry.audience", journey.entry.audience))
+    found += [(f"nodes.{i}.if", n.if_) for i, n in journey.nodes.items() if isinstance(n, Condition)]
+    return found
+
+
 def references(journey: Journey) -> dict[str, set[Any]]:
     """What the journey names outside itself: tags, segments, channels and properties."""
     from siyu.filters.definition import Definition
     from siyu.filters.definition import references as filter_references
 
     found: dict[str, set[Any]] = {"tags": set(), "segments": set(), "channels": set(), "properties": set()}
-    trees: list[Node] = []
     if isinstance(journey.trigger, SegmentTrigger):
         found["segments"].add(journey.trigger.segment_id)
-    if isinstance(journey.trigger, ScheduleTrigger) and journey.trigger.audience is not None:
-        trees.append(journey.trigger.audience)
-    if journey.entry.audience is not None:
-        trees.append(journey.entry.audience)
     for node in journey.nodes.values():
-        if isinstance(node, Condition):
-            trees.append(node.if_)
-        elif isinstance(node, TagAction):
+        if isinstance(node, TagAction):
             found["tags"] |= {*node.add, *node.remove}
         elif isinstance(node, Send):
             found["channels"].add(node.channel)
         elif isinstance(node, SetProperty):
             found["properties"].add(node.key)
-    for tree in trees:
+    for _, tree in filter_trees(journey):
         inner = filter_references(Definition(version=1, root=tree))
         found["tags"] |= inner["tags"]
         found["segments"] |= inner["segments"]

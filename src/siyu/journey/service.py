@@ -94,7 +94,7 @@ def _workspace_problems(session: Session, journey: jd.Journey) -> list[FieldProb
                 except PropertyValueError as exc:
                     problems.append(FieldProblem(f"definition.nodes.{node_id}.value", f"{node.key}: {exc}"))
     context = load_context(session, int(session.info[WORKSPACE_KEY]))
-    for path, tree in _trees(journey):
+    for path, tree in jd.filter_trees(journey):
         try:
             compile_segment(Definition(version=1, root=tree), context)
         except (BrokenReference, InvalidInput) as exc:
@@ -103,16 +103,6 @@ def _workspace_problems(session: Session, journey: jd.Journey) -> list[FieldProb
             ]
             problems += inner or [FieldProblem(f"definition.{path}", exc.detail)]
     return problems
-
-
-def _trees(journey: jd.Journey) -> list[tuple[str, Any]]:
-    found: list[tuple[str, Any]] = []
-    if isinstance(journey.trigger, jd.ScheduleTrigger) and journey.trigger.audience is not None:
-        found.append(("trigger.audience", journey.trigger.audience))
-    if journey.entry.audience is not None:
-        found.append(("entry.audience", journey.entry.audience))
-    found += [(f"nodes.{i}.if", n.if_) for i, n in journey.nodes.items() if isinstance(n, jd.Condition)]
-    return found
 
 
 def get(session: Session, journey_id: int) -> Journey:
