@@ -273,7 +273,7 @@ def test_the_webhook_channel_is_set_up_then_journeys_may_use_it(
     hooked = graph(api, hello={"type": "send", "channel": "webhook", "content": {"text": "hi"}, "next": "tag"})
     refused = api.call("POST", "/journeys/validate", {"definition": hooked}).json()
     assert refused["problems"][0]["reason"] == "channel 'webhook' is not available; use one of outbox"
-    assert api.call("GET", "/channels").json() == {"available": ["outbox"], "webhook": None}
+    assert api.call("GET", "/channels").json() == {"available": ["outbox"], "webhook": None, "email": None}
     bad = api.call("PUT", "/channels/webhook", {"url": "nope", "secret": "x"}, headers=headers)
     assert set(error_fields(assert_problem(bad, 422, "invalid_input"))) == {"webhook.url", "webhook.secret"}
     assert_problem(api.call("PUT", "/channels/webhook", {"url": "http://x"}), 403, "permission_denied")
@@ -287,3 +287,83 @@ def test_the_webhook_channel_is_set_up_then_journeys_may_use_it(
     assert listed["webhook"]["secret_set"] is True
     assert "secret" not in listed["webhook"]
     assert api.call("POST", "/journeys/validate", {"definition": hooked}).json()["valid"] is True
+
+
+def test_tasks_by_hand_reassigned_and_unknown_deliveries_resolved(api: Api) -> None:
+    from datetime import timedelta
+
+    from siyu.kit.time import utcnow
+    from siyu.models import Contact, Delivery, StaffMember
+    from tests.contact.factories import create_contact
+
+    with transaction(api.factory, workspace_id=api.ws) as session:
+        owner = StaffMember(userid="lina", name="丽娜")
+        other = StaffMember(userid="wei", name="伟")
+        session.add_all([owner, other])
+        session.flush()
+        contact = create_contact(session, identities={"phone": "13500000001"})
+        session.get(Contact, contact.id).owner_staff_id = owner.id  # type: ignore[union-attr]
+        session.add(
+            Delivery(
+                contact_id=contact.id,
+                dedup_key="lost",
+                source="broadcast:1",
+                channel="email",
+                priority="marketing",
+                promotional=False,
+                content={"text": "hi"},
+                status="unknown",
+                attempts=1,
+                created_at=utcnow(),
+            )
+        )
+        session.flush()
+        contact_id = contact.id
+        lost = session.scalar(select(Delivery.id).where(Delivery.dedup_key == "lost"))
+    due = (utcnow() + timedelta(hours=2)).isoformat()
+    made = api.call("POST", "/tasks", {"title": "回访VIP", "due_at": due, "contact_id": contact_id})
+    assert made.status_code == 201, made.text
+    task = made.json()
+    assert (task["assignee"], task["source"], task["status"], task["overdue"]) == ("lina", "manual", "open", False)
+    bad = api.call("POST", "/tasks", {"title": "", "due_at": "tomorrow", "contact_id": 999999, "assignee": "x"})
+    assert set(error_fields(assert_problem(bad, 422, "invalid_input"))) == {"title", "due_at"}
+    assert_problem(
+        api.call("POST", "/tasks", {"title": "a", "due_at": due, "contact_id": 999999}), 422, "invalid_input"
+    )
+    nobody = api.call("POST", "/tasks", {"title": "a", "due_at": due, "assignee": "ghost"})
+    assert error_fields(assert_problem(nobody, 422, "invalid_input")) == ["assignee"]
+    past = (utcnow() - timedelta(minutes=1)).isoformat()
+    moved = api.call("PATCH", f"/tasks/{task['id']}", {"assignee": "wei", "due_at": past}).json()
+    assert (moved["assignee"], moved["overdue"]) == ("wei", True)
+    assert api.call("GET", "/tasks?overdue=true&assignee=wei").json()["total"] == 1
+    assert_problem(api.call("PATCH", "/tasks/999999", {"assignee": "wei"}), 404, "not_found")
+    assert api.call("GET", "/deliveries?channel=email&status=unknown").json()["total"] == 1
+    wrong = api.call("POST", f"/deliveries/{lost}/resolve", {"outcome": "maybe"})
+    assert error_fields(assert_problem(wrong, 422, "invalid_input")) == ["outcome"]
+    assert_problem(
+        api.call("POST", f"/deliveries/{lost}/resolve", {"outcome": "sent"}, headers=api.reader),
+        403,
+        "permission_denied",
+    )
+    settled = api.call("POST", f"/deliveries/{lost}/resolve", {"outcome": "sent"}).json()
+    assert (settled["status"], settled["reason"]) == ("sent", "resolved by an operator: the contact got it")
+    assert_problem(api.call("POST", f"/deliveries/{lost}/resolve", {"outcome": "resend"}), 409, "conflict")
+    with transaction(api.factory, workspace_id=api.ws) as session:
+        actions = set(session.scalars(select(AuditEvent.action)))
+    assert {"task.created", "task.changed", "delivery.resolved"} <= actions
+
+
+def test_the_email_channel_is_set_up_with_its_password_hidden(api: Api, session_factory: sessionmaker[Session]) -> None:
+    manager = create_token(session_factory, api.ws, [Permission.channels_manage, Permission.workspace_read])
+    headers = {"Authorization": f"Bearer {manager}"}
+    bad = api.call("PUT", "/channels/email", {"host": "smtp.x", "from_address": "nope", "port": 0}, headers=headers)
+    assert set(error_fields(assert_problem(bad, 422, "invalid_input"))) == {"email.from_address", "email.port"}
+    settings = {"host": "smtp.brand.example", "from_address": "Hi@Brand.example", "password": "pw", "username": "u"}
+    good = api.call("PUT", "/channels/email", settings, headers=headers).json()
+    assert (good["from_address"], good["password_set"]) == ("hi@brand.example", True)
+    assert "password" not in good
+    listed = api.call("GET", "/channels").json()
+    assert listed["available"] == ["email", "outbox"]
+    assert listed["email"]["host"] == "smtp.brand.example"
+    mailed = graph(api, hello={"type": "send", "channel": "email", "content": {"text": "hi"}, "next": "tag"})
+    assert api.call("POST", "/journeys/validate", {"definition": mailed}).json()["valid"] is True

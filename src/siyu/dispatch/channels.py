@@ -1,15 +1,10 @@
-"""Outbound channels that call out, and the ledger's state machine for them.
+"""The channels that call out, their settings, and which of them a workspace has.
 
-A message on such a channel moves ``queued`` → ``sending`` (committed before the call) → ``sent``, or
-back to ``queued`` with a back-off after a transient failure (a timeout, a 5xx, a 429), or ``failed``
-(a refusal, or the last attempt: a dead letter, ``rule`` = ``dead_letter``). No database transaction is
-held open during a call.
+The ledger's state machine for them is :mod:`siyu.dispatch.calling`; e-mail is :mod:`siyu.dispatch.email`.
 
-A worker killed during a call leaves the row in ``sending``: after :data:`SENDING_LEASE` it becomes
-``unknown`` and is reconciled through the channel, never blindly sent again. For the **webhook** the
-channel's own mechanism is the ``Idempotency-Key`` header (the ledger's ``dedup_key``): the receiver
-must keep the keys it has processed, so sending an ``unknown`` message again with its key reaches the
-contact at most once. Channels without such a mechanism leave ``unknown`` rows for an operator.
+For the **webhook** the channel's own reconciliation is the ``Idempotency-Key`` header (the ledger's
+``dedup_key``): the receiver must keep the keys it has processed, so sending an ``unknown`` message again
+with its key reaches the contact at most once.
 
 A journey's ``webhook`` node is a *call* on this channel: its row's content is
 ``{"kind": "call", "url": …, "payload": …}``, and it is POSTed to that URL (with ``payload`` in place of
@@ -25,27 +20,25 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, ClassVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from siyu.dispatch.ledger import held_back, withdrawals
+from siyu.dispatch.calling import CallChannel, ChannelReport, Outcome, Sender, deliver
+from siyu.dispatch.email import Email, EmailSettings, parse_email
 from siyu.errors import InvalidInput
-from siyu.kit.db import transaction
 from siyu.kit.validation import invalid_input
 from siyu.models import Delivery, Workspace
-
-SENDING_LEASE = timedelta(minutes=5)  # a call takes at most timeout_seconds; a row sending longer lost its worker
-BACKOFF = timedelta(seconds=30)  # doubled at each attempt
 
 
 class WebhookSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    secrets: ClassVar[tuple[str, ...]] = ("secret",)
 
     url: str = Field(max_length=2000, description="Where messages are POSTed (http:// or https://).")
     secret: str = Field(min_length=16, max_length=200, description="Signs every request (HMAC-SHA256).")
@@ -69,11 +62,8 @@ def parse_webhook(raw: object, field_prefix: str = "webhook") -> WebhookSettings
 
 
 def configured(workspace: Workspace) -> set[str]:
-    """The channels that deliver in this workspace: the outbox always, the webhook once set up."""
-    found = {"outbox"}
-    if (workspace.channels or {}).get("webhook"):
-        found.add("webhook")
-    return found
+    """The channels that deliver in this workspace: the outbox always, the others once set up."""
+    return {"outbox"} | {name for name in PARSERS if (workspace.channels or {}).get(name)}
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -81,69 +71,21 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return f"sha256={digest}"
 
 
-@dataclass
-class ChannelReport:
-    sent: int = 0
-    retrying: int = 0
-    failed: int = 0
-    blocked: int = 0
-    unknown: int = 0
+class Webhook(CallChannel):
+    """The webhook channel; a journey's ``webhook`` node is a call on it to the node's own URL."""
 
+    name = "webhook"
 
-def _claim(session: Session, now: datetime, limit: int) -> list[Delivery]:
-    query = (
-        select(Delivery)
-        .where(Delivery.status == "queued", Delivery.channel == "webhook")
-        .where((Delivery.not_before.is_(None)) | (Delivery.not_before <= now))
-        .order_by(Delivery.id)
-        .limit(limit)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return list(session.scalars(query))
+    def load(self, raw: object) -> WebhookSettings:
+        return parse_webhook(raw)
 
-
-def deliver_webhooks(
-    factory: sessionmaker[Session], workspace_id: int, now: datetime, *, client: httpx.Client | None = None
-) -> ChannelReport:
-    """One pass of the webhook channel for a workspace: lost calls become ``unknown`` and are sent again
-    with their idempotency key, then the due messages are claimed, called and recorded."""
-    report = ChannelReport()
-    with transaction(factory, workspace_id=workspace_id) as session:
-        workspace = session.get(Workspace, workspace_id)
-        assert workspace is not None
-        raw = (workspace.channels or {}).get("webhook")
-        if not raw:
-            return report
-        settings = parse_webhook(raw)
-        lost = list(
-            session.scalars(
-                select(Delivery).where(
-                    Delivery.status == "sending", Delivery.channel == "webhook", Delivery.sent_at < now - SENDING_LEASE
-                )
-            )
-        )
-        for row in lost:
-            row.status, row.reason = "unknown", "the worker stopped during the call; resent with its idempotency key"
-        report.unknown = len(lost)
-        session.flush()
-        # Reconciled through the channel: the receiver keeps the idempotency keys it has processed.
-        session.execute(
-            update(Delivery)
-            .where(Delivery.status == "unknown", Delivery.channel == "webhook")
-            .values(status="queued", not_before=None)
-        )
-        rows = _claim(session, now, settings.per_minute)
-        withdrawn = withdrawals(session, (r.contact_id for r in rows))
-        claimed: list[dict[str, Any]] = []
+    def items(
+        self, session: Session, settings: WebhookSettings, rows: Sequence[Delivery], now: datetime
+    ) -> list[dict[str, Any]]:
+        out = []
         for row in rows:
-            if held_back(row, withdrawn):
-                report.blocked += 1
-                continue
-            # sent_at marks when the call started, until the outcome replaces it
-            row.status, row.attempts, row.sent_at = "sending", row.attempts + 1, now
             call = row.content if isinstance(row.content, dict) and row.content.get("kind") == "call" else None
-            claimed.append(
+            out.append(
                 {
                     "id": row.id,
                     "attempts": row.attempts,
@@ -159,35 +101,45 @@ def deliver_webhooks(
                     "key": row.dedup_key,
                 }
             )
-    own = client is None
-    http = client or httpx.Client(timeout=settings.timeout_seconds)
-    try:
-        for item in claimed:
-            outcome = _call(http, settings, item, now)
-            with transaction(factory, workspace_id=workspace_id) as session:
-                found = session.get(Delivery, item["id"])
-                if found is None or found.status != "sending":
-                    continue
-                row = found
-                status, reason = outcome
-                if status == "sent":
-                    row.status, row.reason = "sent", None
-                    report.sent += 1
-                elif status == "retry" and row.attempts < settings.max_attempts:
-                    row.status, row.reason, row.sent_at = "queued", reason, None
-                    row.not_before = now + BACKOFF * (2 ** (row.attempts - 1))
-                    report.retrying += 1
-                else:
-                    row.status, row.reason, row.sent_at = "failed", reason, None
-                    row.rule = "dead_letter" if status == "retry" else None
-                    report.failed += 1
-    finally:
-        if own:
-            http.close()
-    return report
+        return out
+
+    @contextmanager
+    def connect(self, settings: WebhookSettings, now: datetime) -> Iterator[Sender]:
+        http = self.client or httpx.Client(timeout=settings.timeout_seconds)
+        try:
+            yield lambda item: _call(http, settings, item, now)
+        finally:
+            if self.client is None:
+                http.close()
+
+    def reconcile(self, settings: WebhookSettings, rows: Sequence[dict[str, Any]]) -> dict[int, Outcome]:
+        # The receiver keeps the idempotency keys it has processed: sending again with the key is safe.
+        return {
+            r["id"]: ("queued", "the worker stopped during the call; sent again with its idempotency key") for r in rows
+        }
+
+    def __init__(self, client: httpx.Client | None = None) -> None:
+        self.client = client
 
 
-def _call(http: httpx.Client, settings: WebhookSettings, item: dict[str, Any], now: datetime) -> tuple[str, str]:
+def deliver_webhooks(
+    factory: sessionmaker[Session], workspace_id: int, now: datetime, *, client: httpx.Client | None = None
+) -> ChannelReport:
+    """One pass of the webhook channel for a workspace (see :func:`siyu.dispatch.calling.deliver`)."""
+    return deliver(factory, workspace_id, now, Webhook(client))
+
+
+def deliver_all(factory: sessionmaker[Session], workspace_id: int, now: datetime) -> ChannelReport:
+    """One pass of every channel that calls out; the sum of their reports."""
+    total = ChannelReport()
+    for channel in (Webhook(), Email()):
+        report = deliver(factory, workspace_id, now, channel)
+        for name, value in vars(report).items():
+            setattr(total, name, getattr(total, name) + value)
+    return total
+
+
+def _call(http: httpx.Client, settings: WebhookSettings, item: dict[str, Any], now: datetime) -> Outcome:
     body = json.dumps(item["body"], ensure_ascii=False, separators=(",", ":")).encode()
     timestamp = str(int(now.timestamp()))
     headers = {
@@ -199,7 +151,8 @@ def _call(http: httpx.Client, settings: WebhookSettings, item: dict[str, Any], n
     try:
         response = http.post(item["url"], content=body, headers=headers, timeout=settings.timeout_seconds)
     except httpx.HTTPError as exc:
-        return "retry", f"attempt {item['attempts']}: {type(exc).__name__}: {exc}"[:500]
+        # sent again with the same key, so a request the receiver did get reaches the contact once
+        return "retry", f"attempt {item['attempts']}: {type(exc).__name__}: {exc}"
     if 200 <= response.status_code < 300:
         return "sent", ""
     if response.status_code in (408, 425, 429) or response.status_code >= 500:
@@ -208,16 +161,34 @@ def _call(http: httpx.Client, settings: WebhookSettings, item: dict[str, Any], n
 
 
 def set_channel(session: Session, workspace_id: int, name: str, raw: object) -> dict[str, Any]:
-    """Save a channel's settings (validated); returns them without the secret."""
-    if name != "webhook":
-        raise InvalidInput.on("channel", "webhook is the only channel with settings so far")
-    settings = parse_webhook(raw)
+    """Save a channel's settings (validated); returns them without their secret. A secret left out
+    keeps the one saved before."""
+    if name not in PARSERS:
+        raise InvalidInput.on("channel", f"one of {', '.join(sorted(PARSERS))}")
     workspace = session.get(Workspace, workspace_id)
     assert workspace is not None
+    saved = (workspace.channels or {}).get(name) or {}
+    if isinstance(raw, dict):
+        raw = {**{k: saved[k] for k in SECRETS[name] if saved.get(k) and k not in raw}, **raw}
+    settings = PARSERS[name](raw)
     workspace.channels = {**(workspace.channels or {}), name: settings.model_dump()}
     session.flush()
     return shown(settings)
 
 
-def shown(settings: WebhookSettings) -> dict[str, Any]:
-    return {**settings.model_dump(exclude={"secret"}), "secret_set": True}
+def shown(settings: WebhookSettings | EmailSettings) -> dict[str, Any]:
+    """Settings as the API shows them: each secret replaced by whether one is set."""
+    secrets = set(settings.secrets)
+    return {
+        **settings.model_dump(exclude=secrets),
+        **{f"{name}_set": bool(getattr(settings, name)) for name in secrets},
+    }
+
+
+def shown_all(workspace: Workspace) -> dict[str, Any]:
+    saved = workspace.channels or {}
+    return {name: shown(parse(saved[name])) if saved.get(name) else None for name, parse in PARSERS.items()}
+
+
+PARSERS: dict[str, Any] = {"webhook": parse_webhook, "email": parse_email}
+SECRETS = {"webhook": WebhookSettings.secrets, "email": EmailSettings.secrets}

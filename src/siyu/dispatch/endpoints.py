@@ -1,5 +1,5 @@
-"""Channel settings API: which outbound channels a workspace has, and the webhook's settings (the secret
-is written, never shown)."""
+"""Channel settings API: which outbound channels a workspace has, and the settings of the webhook and
+e-mail channels (their secrets are written, never shown)."""
 
 from __future__ import annotations
 
@@ -22,13 +22,14 @@ Manager = Annotated[AuthContext, Depends(require(Permission.channels_manage))]
 def list_channels(session: DbSession, ctx: Reader) -> dict[str, Any]:
     workspace = session.get(Workspace, ctx.workspace_id)
     assert workspace is not None
-    webhook = (workspace.channels or {}).get("webhook")
-    return {
-        "available": sorted(channels.configured(workspace)),
-        "webhook": channels.shown(channels.parse_webhook(webhook)) if webhook else None,
-    }
+    return {"available": sorted(channels.configured(workspace)), **channels.shown_all(workspace)}
 
 
 @router.put("/channels/webhook", summary="Set up the webhook channel")
 def set_webhook(session: DbSession, ctx: Manager, settings: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
     return channels.set_channel(session, ctx.workspace_id, "webhook", settings)
+
+
+@router.put("/channels/email", summary="Set up the e-mail channel (an SMTP relay)")
+def set_email(session: DbSession, ctx: Manager, settings: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+    return channels.set_channel(session, ctx.workspace_id, "email", settings)

@@ -8,9 +8,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
+from siyu.audit import service as audit
 from siyu.auth.context import AuthContext
 from siyu.auth.dependencies import DbSession, require
 from siyu.auth.permissions import Permission
+from siyu.dispatch import calling
 from siyu.errors import InvalidInput
 from siyu.journey import audiences, dryrun, engine, service, templates
 from siyu.journey import definition as jd
@@ -26,7 +28,10 @@ from siyu.journey.schemas import (
     JourneyOut,
     JourneyPatch,
     Problem,
+    ResolveIn,
+    TaskIn,
     TaskOut,
+    TaskPatch,
     TemplateIn,
     TemplateOut,
     ValidationOut,
@@ -153,12 +158,20 @@ def deliveries(
     status: Annotated[str | None, Query(max_length=16)] = None,
     rule: Annotated[str | None, Query(max_length=32)] = None,
     source: Annotated[str | None, Query(max_length=100)] = None,
+    channel: Annotated[str | None, Query(max_length=32)] = None,
     contact_id: Annotated[RowId | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[RowOffset, Query()] = 0,
 ) -> Page[DeliveryOut]:
     rows, total = service.deliveries(
-        session, status=status, rule=rule, source=source, contact_id=contact_id, limit=limit, offset=offset
+        session,
+        status=status,
+        rule=rule,
+        source=source,
+        channel=channel,
+        contact_id=contact_id,
+        limit=limit,
+        offset=offset,
     )
     items = [DeliveryOut.model_validate(r, from_attributes=True) for r in rows]
     return Page(items=items, total=total, limit=limit, offset=offset)
@@ -179,6 +192,24 @@ def tasks(
         session, status=status, overdue_at=now if overdue else None, assignee=assignee, limit=limit, offset=offset
     )
     return Page(items=[_task_out(t, now) for t in rows], total=total, limit=limit, offset=offset)
+
+
+@router.post("/deliveries/{delivery_id}/resolve", response_model=DeliveryOut, summary="Settle an unknown delivery")
+def resolve_delivery(delivery_id: RowId, data: ResolveIn, session: DbSession, ctx: Manager) -> DeliveryOut:
+    row = calling.resolve(session, delivery_id, data.outcome, utcnow())
+    audit.record(session, ctx, "delivery.resolved", "delivery", row.id, after={"outcome": data.outcome})
+    return DeliveryOut.model_validate(row, from_attributes=True)
+
+
+@router.post("/tasks", response_model=TaskOut, status_code=201, summary="Create a staff task by hand")
+def create_task(data: TaskIn, session: DbSession, ctx: Manager) -> TaskOut:
+    task = service.create_task(session, ctx, **data.model_dump())
+    return _task_out(task, utcnow())
+
+
+@router.patch("/tasks/{task_id}", response_model=TaskOut, summary="Reassign a staff task or move its due time")
+def change_task(task_id: RowId, data: TaskPatch, session: DbSession, ctx: Manager) -> TaskOut:
+    return _task_out(service.change_task(session, ctx, task_id, **data.model_dump()), utcnow())
 
 
 @router.post("/tasks/{task_id}/complete", response_model=TaskOut, summary="Mark a staff task done")

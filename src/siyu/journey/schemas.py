@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from siyu.kit.inputs import Text
 
@@ -110,6 +110,31 @@ class DeliveryOut(BaseModel):
     not_before: datetime | None = Field(description="Deferred by quiet hours until then (UTC).")
     created_at: datetime
     sent_at: datetime | None
+
+
+class TaskIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: Text = Field(min_length=1, max_length=200)
+    due_at: AwareDatetime
+    contact_id: int | None = Field(None, ge=1)
+    assignee: str | None = Field(
+        None, min_length=1, max_length=128, description="A staff userid; default: the contact's owner."
+    )
+    description: Text | None = Field(None, max_length=2000)
+
+
+class TaskPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    assignee: str | None = Field(None, min_length=1, max_length=128)
+    due_at: AwareDatetime | None = None
+
+
+class ResolveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Literal["sent", "resend"] = Field(description="sent: the contact got it; resend: send it again.")
 
 
 class TaskOut(BaseModel):

@@ -6,6 +6,7 @@ beside it and shown. Publishing refuses a draft with any problem, naming every o
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -27,18 +28,20 @@ from siyu.journey.triggers import start_watermark
 from siyu.kit.db import WORKSPACE_KEY
 from siyu.kit.time import utcnow
 from siyu.models import (
+    Contact,
     Delivery,
     Journey,
     JourneyVersion,
     PropertyDefinition,
     Segment,
+    StaffMember,
     StaffTask,
     Tag,
     Workspace,
 )
 
 # A journey may send through the channels that deliver in its workspace (siyu.dispatch.channels: the
-# outbox, and the webhook once set up; e-mail, WeCom, 公众号, 小程序 and SMS come later). Another channel
+# outbox, and the webhook and e-mail once set up; WeCom, 公众号, 小程序 and SMS come later). Another channel
 # cannot be published: its messages would wait in the ledger for ever, using up the contacts' caps.
 STATUSES = ("draft", "active", "paused", "archived")
 
@@ -291,9 +294,11 @@ def deliveries(
     contact_id: int | None,
     limit: int,
     offset: int,
+    channel: str | None = None,
 ) -> tuple[list[Delivery], int]:
     query = select(Delivery)
-    for column, value in ((Delivery.status, status), (Delivery.rule, rule), (Delivery.source, source)):
+    filters = ((Delivery.status, status), (Delivery.rule, rule), (Delivery.source, source), (Delivery.channel, channel))
+    for column, value in filters:
         if value is not None:
             query = query.where(column == value)
     if contact_id is not None:
@@ -322,6 +327,62 @@ def tasks(
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(query.order_by(StaffTask.due_at, StaffTask.id).limit(limit).offset(offset))
     return list(rows), int(total)
+
+
+def create_task(
+    session: Session,
+    ctx: AuthContext,
+    *,
+    title: str,
+    due_at: datetime,
+    contact_id: int | None,
+    assignee: str | None,
+    description: str | None,
+) -> StaffTask:
+    """A task made by hand; without an assignee it goes to the contact's owner, as a journey's would."""
+    if contact_id is not None and session.get(Contact, contact_id) is None:
+        raise InvalidInput.on("contact_id", f"no contact {contact_id}")
+    if assignee is not None and session.scalar(select(StaffMember.id).where(StaffMember.userid == assignee)) is None:
+        raise InvalidInput.on("assignee", f"no staff member with userid {assignee!r}")
+    if assignee is None and contact_id is not None:
+        assignee = session.scalar(
+            select(StaffMember.userid)
+            .join(Contact, Contact.owner_staff_id == StaffMember.id)
+            .where(Contact.id == contact_id)
+        )
+    task = StaffTask(
+        contact_id=contact_id,
+        dedup_key=f"manual:{uuid.uuid4().hex}",
+        source="manual",
+        assignee=assignee,
+        title=title,
+        description=description,
+        status="open",
+        due_at=due_at,
+        created_at=utcnow(),
+    )
+    session.add(task)
+    session.flush()
+    audit.record(session, ctx, "task.created", "staff_task", task.id, after={"title": title, "assignee": assignee})
+    return task
+
+
+def change_task(
+    session: Session, ctx: AuthContext, task_id: int, *, assignee: str | None, due_at: datetime | None
+) -> StaffTask:
+    """Reassign a task or move its due time."""
+    found = session.get(StaffTask, task_id)
+    if found is None:
+        raise NotFound(f"no task {task_id}")
+    if assignee is not None:
+        if session.scalar(select(StaffMember.id).where(StaffMember.userid == assignee)) is None:
+            raise InvalidInput.on("assignee", f"no staff member with userid {assignee!r}")
+        found.assignee = assignee
+    if due_at is not None:
+        found.due_at = due_at
+    session.flush()
+    audit.record(session, ctx, "task.changed", "staff_task", found.id, after={"assignee": found.assignee})
+    return found
 
 
 def complete_task(session: Session, ctx: AuthContext, task_id: int, now: datetime) -> StaffTask:

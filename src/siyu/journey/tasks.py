@@ -62,7 +62,7 @@ def tick(factory: sessionmaker[Session], lake: Lake | None, workspace_id: int, *
         report.sent += sent.sent
         if sent.sent + sent.blocked < batch:
             break
-    report.sent += channels.deliver_webhooks(factory, workspace_id, now).sent
+    report.sent += channels.deliver_all(factory, workspace_id, now).sent
     return report
 
 

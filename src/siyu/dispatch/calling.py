@@ -1,0 +1,227 @@
+"""The ledger's state machine for channels that call out (webhook, e-mail; WeCom and WeChat later).
+
+A message moves ``queued`` → ``sending`` (committed before the call) → ``sent``, or back to ``queued`` with a
+back-off after a transient failure (a timeout before anything was handed over, a 5xx, a 429, an SMTP 4xx),
+or ``failed`` (a refusal, or the last attempt: a dead letter, ``rule`` = ``dead_letter``), or ``unknown``
+when the call broke after the message was handed over and before the channel answered. No database
+transaction is held open during a call; outcomes are written in batches.
+
+A worker killed during a call leaves its rows in ``sending``: after :data:`SENDING_LEASE` they become
+``unknown``. An ``unknown`` message is **reconciled through the channel**, never blindly sent again: each
+channel's :meth:`CallChannel.reconcile` asks it (the webhook resends with the idempotency key its receiver
+keeps; e-mail asks the relay's message lookup), and what cannot be settled stays ``unknown`` for an
+operator to resolve (:func:`resolve`).
+
+Each channel has a rate limit, ``per_minute``: a pass sends at most that many less the ones sent in the
+minute before ``now``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from siyu.dispatch.ledger import held_back, withdrawals
+from siyu.errors import Conflict, InvalidInput, NotFound
+from siyu.kit.db import transaction
+from siyu.models import Delivery, Workspace
+
+SENDING_LEASE = timedelta(minutes=5)  # a call takes at most timeout_seconds; a row sending longer lost its worker
+BACKOFF = timedelta(seconds=30)  # doubled at each attempt
+CHUNK = 500  # rows claimed at a time: a claim's rows are all sending for as short a time as possible
+
+Outcome = tuple[Literal["sent", "retry", "failed", "unknown", "queued"], str]
+
+
+class ChannelSettings(Protocol):
+    @property
+    def per_minute(self) -> int: ...
+
+    @property
+    def max_attempts(self) -> int: ...
+
+
+@dataclass
+class ChannelReport:
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    blocked: int = 0
+    unknown: int = 0
+    reconciled: int = 0
+
+
+class Sender(Protocol):
+    def __call__(self, item: dict[str, Any]) -> Outcome: ...
+
+
+class CallChannel(ABC):
+    """One outbound channel: its settings, how a ledger row becomes a call, and how it settles ``unknown``."""
+
+    name: str
+
+    @abstractmethod
+    def load(self, raw: object) -> ChannelSettings:
+        """The settings stored in ``workspace.channels[name]``, validated."""
+
+    @abstractmethod
+    def items(self, session: Session, settings: Any, rows: Sequence[Delivery], now: datetime) -> list[dict[str, Any]]:
+        """What each claimed row's call needs (read in the claiming transaction). An item with an
+        ``outcome`` is settled without a call (e.g. a contact without an address)."""
+
+    @abstractmethod
+    def connect(self, settings: Any, now: datetime) -> AbstractContextManager[Sender]:
+        """A sender for one pass: one HTTP client, one SMTP connection (reopened when it breaks)."""
+
+    @abstractmethod
+    def reconcile(self, settings: Any, rows: Sequence[dict[str, Any]]) -> dict[int, Outcome]:
+        """Ask the channel about ``unknown`` rows (``id``, ``dedup_key``, ``message_id``): ``sent``,
+        ``queued`` (it never got it: send again), or leave a row out to keep it ``unknown``."""
+
+
+def deliver(factory: sessionmaker[Session], workspace_id: int, now: datetime, channel: CallChannel) -> ChannelReport:
+    """One pass of a channel for a workspace: lost calls become ``unknown`` and are reconciled, then the
+    due messages are claimed, called and recorded, a chunk at a time, within the rate limit."""
+    report = ChannelReport()
+    with transaction(factory, workspace_id=workspace_id) as session:
+        workspace = session.get(Workspace, workspace_id)
+        assert workspace is not None
+        raw = (workspace.channels or {}).get(channel.name)
+        if not raw:
+            return report
+        settings = channel.load(raw)
+        lost = session.execute(
+            update(Delivery)
+            .where(
+                Delivery.status == "sending", Delivery.channel == channel.name, Delivery.sent_at < now - SENDING_LEASE
+            )
+            .values(status="unknown", reason="the worker stopped during the call")
+        )
+        report.unknown = int(lost.rowcount or 0)  # type: ignore[attr-defined]
+        unknown = [
+            {"id": i, "dedup_key": k, "message_id": message_id(i, k)}
+            for i, k in session.execute(
+                select(Delivery.id, Delivery.dedup_key)
+                .where(Delivery.status == "unknown", Delivery.channel == channel.name)
+                .order_by(Delivery.id)
+            )
+        ]
+    if unknown:
+        settled = channel.reconcile(settings, unknown)
+        with transaction(factory, workspace_id=workspace_id) as session:
+            for row_id, outcome in settled.items():
+                row = session.get(Delivery, row_id)
+                if row is not None and row.status == "unknown":
+                    _record(row, outcome, settings, now, report)
+                    report.reconciled += 1
+    with channel.connect(settings, now) as send:
+        while True:
+            with transaction(factory, workspace_id=workspace_id) as session:
+                wanted = min(settings.per_minute - _sent_within_a_minute(session, channel.name, now), CHUNK)
+                rows = _claim(session, channel.name, now, wanted) if wanted > 0 else []
+                withdrawn = withdrawals(session, (r.contact_id for r in rows))
+                ready = []
+                for row in rows:
+                    if held_back(row, withdrawn):
+                        report.blocked += 1
+                        continue
+                    # sent_at marks when the call started, until the outcome replaces it
+                    row.status, row.attempts, row.sent_at = "sending", row.attempts + 1, now
+                    ready.append(row)
+                calls = channel.items(session, settings, ready, now)
+            if not rows:
+                break
+            outcomes = {item["id"]: item.get("outcome") or send(item) for item in calls}
+            with transaction(factory, workspace_id=workspace_id) as session:
+                for row_id, outcome in outcomes.items():
+                    found = session.get(Delivery, row_id)
+                    if found is not None and found.status == "sending":
+                        _record(found, outcome, settings, now, report)
+            if len(rows) < wanted:
+                break
+    return report
+
+
+def _record(row: Delivery, outcome: Outcome, settings: ChannelSettings, now: datetime, report: ChannelReport) -> None:
+    status, reason = outcome
+    if status == "sent":
+        row.status, row.reason = "sent", reason or None
+        row.sent_at = row.sent_at or now
+        report.sent += 1
+    elif status == "queued":
+        row.status, row.reason, row.sent_at, row.not_before = "queued", reason or None, None, None
+    elif status == "unknown":
+        row.status, row.reason = "unknown", reason[:500]
+        report.unknown += 1
+    elif status == "retry" and row.attempts < settings.max_attempts:
+        row.status, row.reason, row.sent_at = "queued", reason[:500], None
+        row.not_before = now + BACKOFF * (2 ** (row.attempts - 1))
+        report.retrying += 1
+    else:
+        row.status, row.reason, row.sent_at = "failed", reason[:500], None
+        row.rule = "dead_letter" if status == "retry" else None
+        report.failed += 1
+
+
+def _sent_within_a_minute(session: Session, channel: str, now: datetime) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Delivery)
+            .where(
+                Delivery.channel == channel,
+                Delivery.status.in_(("sending", "sent", "unknown")),
+                Delivery.sent_at > now - timedelta(minutes=1),
+            )
+        )
+        or 0
+    )
+
+
+def _claim(session: Session, channel: str, now: datetime, limit: int) -> list[Delivery]:
+    query = (
+        select(Delivery)
+        .where(Delivery.status == "queued", Delivery.channel == channel)
+        .where((Delivery.not_before.is_(None)) | (Delivery.not_before <= now))
+        .order_by(Delivery.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(session.scalars(query))
+
+
+def message_id(delivery_id: int, dedup_key: str) -> str:
+    """A stable id for a message that a channel can be asked about (e-mail's ``Message-ID`` left part)."""
+    return f"siyu.{delivery_id}.{hashlib.sha256(dedup_key.encode()).hexdigest()[:16]}"
+
+
+def resolve(session: Session, delivery_id: int, outcome: str, now: datetime) -> Delivery:
+    """An operator settles an ``unknown`` message: ``sent`` (the contact got it) or ``resend``."""
+    row = session.get(Delivery, delivery_id)
+    if row is None:
+        raise NotFound(f"no delivery {delivery_id}")
+    if row.status != "unknown":
+        raise Conflict(f"delivery {delivery_id} is {row.status}; only an unknown one is resolved")
+    if outcome == "sent":
+        row.status, row.reason = "sent", "resolved by an operator: the contact got it"
+        row.sent_at = row.sent_at or now
+    elif outcome == "resend":
+        row.status, row.reason, row.sent_at, row.not_before = (
+            "queued",
+            "resolved by an operator: sent again",
+            None,
+            None,
+        )
+    else:
+        raise InvalidInput.on("outcome", "sent or resend")
+    session.flush()
+    return row
