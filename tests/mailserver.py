@@ -32,6 +32,7 @@ class Mailbox:
 
     def __init__(self) -> None:
         self.accepted: list[EmailMessage] = []
+        self.ids: Counter[str] = Counter()
         self.rcpt_script: list[str] = []
         self.data_script: list[str] = []
         self.lock = threading.Lock()
@@ -48,19 +49,26 @@ class Mailbox:
         answer = self.data_script.pop(0) if self.data_script else "250 OK"
         message = message_from_bytes(cast(bytes, envelope.content), policy=default)
         if answer == "drop":
-            with self.lock:
-                self.accepted.append(message)
+            self._keep(message)
             assert server.transport is not None
             cast(asyncio.Transport, server.transport).abort()
             return "250 OK"
         if answer.startswith("250"):
-            with self.lock:
-                self.accepted.append(message)
+            self._keep(message)
         return answer
+
+    def _keep(self, message: EmailMessage) -> None:
+        with self.lock:
+            self.accepted.append(message)
+            self.ids[str(message["Message-ID"])] += 1
 
     def message_ids(self) -> Counter[str]:
         with self.lock:
-            return Counter(str(m["Message-ID"]) for m in self.accepted)
+            return Counter(self.ids)
+
+    def has(self, message_id: str) -> bool:
+        with self.lock:
+            return message_id in self.ids
 
 
 class MailServer:
@@ -73,10 +81,12 @@ class MailServer:
         server = self
 
         class Lookup(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # one connection for a pass's lookups
+
             def do_GET(self) -> None:
                 wanted = parse_qs(urlparse(self.path).query)["message_id"][0]
                 server.lookups.append(wanted)
-                body = json.dumps({"accepted": wanted in server.mailbox.message_ids()}).encode()
+                body = json.dumps({"accepted": server.mailbox.has(wanted)}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))

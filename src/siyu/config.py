@@ -118,6 +118,13 @@ class Settings(BaseSettings):
         description="When journeys step (UTC cron): event triggers, due steps and due messages of every "
         "workspace with an active journey.",
     )
+    journeys_react_seconds: float = Field(
+        default=0.25,
+        ge=0,
+        le=60,
+        description="How often a worker looks for new events and due steps between journey ticks, in "
+        "seconds: a triggering event reaches the ledger within about this long. 0: only the ticks.",
+    )
     analytics_refresh_cron: str = Field(
         default="*/10 * * * *",
         description="When the incremental analytics refresh runs (UTC cron): copies new data, rescores the "

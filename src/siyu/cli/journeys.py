@@ -248,11 +248,14 @@ def install(
     workspace: Workspace,
     key: Annotated[str, typer.Argument(help="Template key (see `siyu journeys templates`).")],
     name: Annotated[str | None, typer.Option(help="Name of the new journey (default: the template's).")] = None,
+    channel: Annotated[
+        str | None, typer.Option(help="Send its messages through this channel (default: the outbox).")
+    ] = None,
 ) -> None:
     """Install a template as a draft journey, to read, adjust and publish."""
 
     def work(session: Session, actor: AuthContext) -> tuple[int, str, list[str], int]:
-        journey, notices = service.install_template(session, actor, key, name=name)
+        journey, notices = service.install_template(session, actor, key, name=name, channel=channel)
         return journey.id, journey.name, notices, len(journey.draft_problems or [])
 
     journey_id, journey_name, notices, problems = _run(ctx, workspace, work)

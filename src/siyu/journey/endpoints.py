@@ -99,7 +99,7 @@ def list_templates(ctx: Reader) -> list[TemplateOut]:
 
 @router.post("/journeys/templates/install", response_model=InstalledOut, status_code=201, summary="Install a template")
 def install_template(data: TemplateIn, session: DbSession, ctx: Manager) -> InstalledOut:
-    journey, notices = service.install_template(session, ctx, data.template, name=data.name)
+    journey, notices = service.install_template(session, ctx, data.template, name=data.name, channel=data.channel)
     return InstalledOut(journey=journey_out(journey), notices=notices)
 
 

@@ -40,6 +40,7 @@ class TemplateIn(BaseModel):
 
     template: str = Field(min_length=1, max_length=64)
     name: Text | None = Field(None, min_length=1, max_length=100)
+    channel: str | None = Field(None, max_length=32, description="Send its messages through this channel.")
 
 
 class Problem(BaseModel):

@@ -268,12 +268,22 @@ def change_status(session: Session, ctx: AuthContext, journey_id: int, move: str
 
 
 def install_template(
-    session: Session, ctx: AuthContext, key: str, *, name: str | None = None
+    session: Session, ctx: AuthContext, key: str, *, name: str | None = None, channel: str | None = None
 ) -> tuple[Journey, list[str]]:
     """A template as a new draft (published separately, once the operator has read it). Returns the
-    journey and the notices: actions of capabilities not built yet are left out, and said so."""
+    journey and the notices: actions of capabilities not built yet are left out, and said so. With
+    ``channel``, its messages go through that channel instead of the outbox."""
     template = templates.get(key)
     definition, notices = templates.without_unavailable(template)
+    if channel is not None:
+        workspace = session.get(Workspace, int(session.info[WORKSPACE_KEY]))
+        assert workspace is not None
+        if channel not in configured(workspace):
+            available = ", ".join(sorted(configured(workspace)))
+            raise InvalidInput.on("channel", f"channel {channel!r} is not set up; use one of {available}")
+        for node in definition["nodes"].values():
+            if node["type"] == "send":
+                node["channel"] = channel
     journey = create(
         session,
         ctx,

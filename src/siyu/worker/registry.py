@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -94,6 +95,27 @@ def long_task(name: str, *, max_attempts: int | None = None) -> Callable[[LongHa
         return fn
 
     return register
+
+
+# Loops a worker runs beside its queue, each in a thread of its own until the stop event is set:
+# ``fn(settings, session_factory, stop)``. They must survive their own errors.
+Loop = Callable[[Any, Any, threading.Event], None]
+_LOOPS: dict[str, Loop] = {}
+
+
+def loop(name: str) -> Callable[[Loop], Loop]:
+    """Register a loop run beside the job queue by every worker (``siyu worker``, and the one in
+    ``siyu serve``) — for work that cannot wait for the next poll of the queue."""
+
+    def register(fn: Loop) -> Loop:
+        _LOOPS[name] = fn
+        return fn
+
+    return register
+
+
+def loops() -> dict[str, Loop]:
+    return dict(_LOOPS)
 
 
 def get(name: str) -> TaskSpec | None:

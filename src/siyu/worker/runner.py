@@ -39,6 +39,10 @@ class Worker:
 
     def run_forever(self) -> None:
         log.info("worker %s started", self.id)
+        for name, fn in registry.loops().items():
+            threading.Thread(
+                target=fn, args=(self.settings, self.factory, self._stop), name=f"siyu-{name}", daemon=True
+            ).start()
         try:
             while not self._stop.is_set():
                 worked = self.run_once()
