@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,7 +22,7 @@ from siyu.worker import registry
 from tests.contact.factories import add_event, create_contact
 from tests.factories import create_workspace
 
-WELCOME = {
+WELCOME: dict[str, Any] = {
     "version": 1,
     "trigger": {"type": "event", "event": "joined_group"},
     "start": "hello",
