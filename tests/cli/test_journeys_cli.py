@@ -58,3 +58,61 @@ def test_validate_save_publish_install_and_show(tmp_path: Path) -> None:
     missing = siyu("journeys", "show", "-w", "lanji", "1", "--version", "7", data_dir=data)
     assert missing.returncode == 1
     assert "no version 7" in missing.stderr
+
+
+def test_broadcast_forecast_send_ledger_and_tasks(tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from siyu.kit.db import make_engine, make_sessionmaker, transaction
+    from siyu.kit.time import utcnow
+    from siyu.models import ConsentRecord, Contact, Segment, SegmentMember, Workspace
+
+    data = tmp_path / "data"
+    assert siyu("init", data_dir=data).returncode == 0
+    assert siyu("workspace", "create", "--slug", "lanji", "--name", "澜肌", data_dir=data).returncode == 0
+    engine = make_engine(f"sqlite:///{data / 'siyu.db'}")
+    factory = make_sessionmaker(engine)
+    with transaction(factory) as session:
+        ws = session.scalars(select(Workspace.id).where(Workspace.slug == "lanji")).one()
+    with transaction(factory, workspace_id=ws) as session:
+        workspace = session.get(Workspace, ws)
+        assert workspace is not None
+        workspace.governance = {"quiet_hours": {"enabled": False}}
+        contacts = [Contact(properties={}) for _ in range(3)]
+        segment = Segment(name="老客", kind="dynamic", definition={"version": 1}, created_by="test")
+        session.add_all([*contacts, segment])
+        session.flush()
+        session.add_all(
+            SegmentMember(segment_id=segment.id, contact_id=c.id, since_refresh=1, entered_at=utcnow())
+            for c in contacts
+        )
+        session.add(
+            ConsentRecord(
+                contact_id=contacts[0].id, purpose="marketing", granted=False, source="t", recorded_at=utcnow()
+            )
+        )
+        segment_id = str(segment.id)
+    engine.dispose()
+
+    common = ("-w", "lanji", "--segment", segment_id, "--text", "秋冬上新")
+    outlook = siyu("broadcast", "forecast", *common, data_dir=data)
+    assert outlook.returncode == 0, outlook.stdout + outlook.stderr
+    assert "audience 3: send now 2, deferred by quiet hours 0, blocked: opt_out 1" in outlook.stdout
+    sent = siyu("broadcast", "send", *common, "--key", "autumn", data_dir=data)
+    assert "broadcast autumn: 3 ledger rows written" in sent.stdout, sent.stdout + sent.stderr
+    again = siyu("broadcast", "send", *common, "--key", "autumn", data_dir=data)
+    assert "broadcast autumn: 0 ledger rows written" in again.stdout
+    ledger = siyu("journeys", "ledger", "-w", "lanji", "--status", "blocked", data_dir=data)
+    assert "1 deliveries" in ledger.stdout
+    assert "opt_out" in ledger.stdout
+    assert "broadcast:autumn" in ledger.stdout
+    assert "0 tasks" in siyu("journeys", "tasks", "-w", "lanji", "--overdue", data_dir=data).stdout
+    wrong = siyu("broadcast", "forecast", *common, "--priority", "urgent", data_dir=data)
+    assert wrong.returncode != 0
+    assert "--priority: one of service, transactional, marketing" in wrong.stderr
+    nowhere = siyu("broadcast", "forecast", "-w", "lanji", "--segment", "999", "--text", "x", data_dir=data)
+    assert nowhere.returncode != 0
+    assert "no segment 999" in nowhere.stderr
+    offline = siyu("broadcast", "send", *common, "--key", "mail", "--channel", "email", data_dir=data)
+    assert offline.returncode != 0
+    assert "channel 'email' is not set up" in offline.stderr

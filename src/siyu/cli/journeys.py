@@ -269,5 +269,142 @@ def install(
         console.print(f"  it has {problems} problem(s) in this workspace: `siyu journeys show {journey_id}`")
 
 
+@journeys_app.command("ledger")
+def ledger_rows(
+    ctx: typer.Context,
+    workspace: Workspace,
+    status: Annotated[str | None, typer.Option(help="queued, sending, sent, failed, blocked, unknown …")] = None,
+    rule: Annotated[str | None, typer.Option(help="The rule that blocked (opt_out, daily_cap …).")] = None,
+    source: Annotated[str | None, typer.Option(help="journey:<id> or broadcast:<key>.")] = None,
+    channel: Annotated[str | None, typer.Option()] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+) -> None:
+    """The delivery ledger, newest first, with block reasons."""
+
+    def read(session: Session, _: AuthContext) -> tuple[list[tuple[str, str, str, str, str, str, str]], int]:
+        rows, total = service.deliveries(
+            session, status=status, rule=rule, source=source, channel=channel, contact_id=None, limit=limit, offset=0
+        )
+        shown = [
+            (str(d.id), str(d.contact_id), d.source, d.channel, d.status, d.rule or "", (d.reason or "")[:80])
+            for d in rows
+        ]
+        return shown, total
+
+    rows, total = _run(ctx, workspace, read)
+    table = Table("id", "contact", "source", "channel", "status", "rule", "reason", title=f"{total} deliveries")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+@journeys_app.command("tasks")
+def task_list(
+    ctx: typer.Context,
+    workspace: Workspace,
+    overdue: Annotated[bool, typer.Option(help="Only open tasks past their due time.")] = False,
+    assignee: Annotated[str | None, typer.Option(help="A staff userid.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+) -> None:
+    """Staff tasks, soonest due first."""
+    now = utcnow()
+
+    def read(session: Session, _: AuthContext) -> tuple[list[tuple[str, str, str, str, str, str, str]], int]:
+        rows, total = service.tasks(
+            session, status=None, overdue_at=now if overdue else None, assignee=assignee, limit=limit, offset=0
+        )
+        late = [t.status == "open" and t.due_at < now for t in rows]
+        shown = [
+            (
+                str(t.id),
+                t.title,
+                t.assignee or "",
+                str(t.contact_id or ""),
+                t.status,
+                f"{t.due_at:%Y-%m-%d %H:%M}Z",
+                "!" * is_late,
+            )
+            for t, is_late in zip(rows, late, strict=True)
+        ]
+        return shown, total
+
+    rows, total = _run(ctx, workspace, read)
+    table = Table("id", "title", "assignee", "contact", "status", "due", "overdue", title=f"{total} tasks")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+broadcast_app = typer.Typer(help="Broadcasts to a segment, through the dispatcher (群发).", no_args_is_help=True)
+
+
+def _broadcast(segment: int, channel: str, text: str, title: str | None, priority: str, promotional: bool) -> Any:
+    from siyu.dispatch.broadcast import Broadcast
+    from siyu.dispatch.governance import Priority
+
+    try:
+        level = Priority(priority)
+    except ValueError:
+        raise CliError(f"--priority: one of {', '.join(p.value for p in Priority)}") from None
+    content = {"text": text, **({"title": title} if title else {})}
+    return Broadcast(segment, channel, content, level, promotional)
+
+
+def _print_outlook(outlook: Any) -> None:
+    blocked = ", ".join(f"{rule} {n}" for rule, n in sorted(outlook.blocked.items())) or "none"
+    console.print(
+        f"audience {outlook.audience}: send now {outlook.send}, deferred by quiet hours {outlook.deferred}, "
+        f"blocked: {blocked}" + (f"; without an e-mail address {outlook.no_address}" if outlook.no_address else "")
+    )
+
+
+Segment = Annotated[int, typer.Option("--segment", help="Segment id.")]
+Channel = Annotated[str, typer.Option(help="outbox, webhook, email …")]
+Text = Annotated[str, typer.Option(help="The message.")]
+Title = Annotated[str | None, typer.Option(help="A title (the e-mail subject).")]
+Level = Annotated[str, typer.Option(help="service, transactional or marketing.")]
+Promotional = Annotated[bool, typer.Option(help="Counts towards the content mix.")]
+
+
+@broadcast_app.command("forecast")
+def forecast(
+    ctx: typer.Context,
+    workspace: Workspace,
+    segment: Segment,
+    text: Text,
+    channel: Channel = "outbox",
+    title: Title = None,
+    priority: Level = "marketing",
+    promotional: Promotional = False,
+) -> None:
+    """How a broadcast would fare now: reached, deferred, blocked by which rule. Sends nothing."""
+    from siyu.dispatch import broadcast
+
+    plan = _broadcast(segment, channel, text, title, priority, promotional)
+    _print_outlook(_run(ctx, workspace, lambda session, a: broadcast.forecast(session, a.workspace_id, plan, utcnow())))
+
+
+@broadcast_app.command("send")
+def send(
+    ctx: typer.Context,
+    workspace: Workspace,
+    segment: Segment,
+    text: Text,
+    key: Annotated[str, typer.Option(help="Names the broadcast: sending the same key again queues nobody twice.")],
+    channel: Channel = "outbox",
+    title: Title = None,
+    priority: Level = "marketing",
+    promotional: Promotional = False,
+) -> None:
+    """Queue a broadcast to every contact of the segment now (the worker sends it)."""
+    from siyu.dispatch import broadcast
+
+    plan = _broadcast(segment, channel, text, title, priority, promotional)
+    outlook = _run(ctx, workspace, lambda session, a: broadcast.send(session, a.workspace_id, plan, key, utcnow()))
+    console.print(f"broadcast {key}: {outlook.queued} ledger rows written")
+    _print_outlook(outlook)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(journeys_app, name="journeys")
+    app.add_typer(broadcast_app, name="broadcast")

@@ -101,6 +101,31 @@ def touches(session: Session, contact_ids: Iterable[int], now: datetime) -> dict
     return found
 
 
+def decide_all(
+    session: Session,
+    messages: Sequence[Message],
+    settings: GovernanceSettings,
+    timezone: str,
+    now: datetime,
+) -> list[Decision]:
+    """Decide each message against the contact's history and the ones decided before it in this call
+    (two messages to one contact in one call see each other), writing nothing."""
+    # Only marketing messages are governed: the history and consent of the others' contacts are not read.
+    marketing = [m.contact_id for m in messages if m.priority is Priority.marketing]
+    history = touches(session, marketing, now)
+    withdrawn = withdrawals(session, marketing)
+    decisions: list[Decision] = []
+    for m in messages:
+        outgoing = Outgoing(m.channel, m.priority, m.promotional)
+        out = is_withdrawn(withdrawn, m.contact_id, m.channel)
+        decision = decide(outgoing, history.get(m.contact_id, []), settings, timezone, now, opted_out=out)
+        decisions.append(decision)
+        if decision.action != "block" and m.contact_id in history:
+            at = decision.not_before or now
+            history[m.contact_id].append(Touch(at, m.channel, m.priority, m.promotional))
+    return decisions
+
+
 def queue(
     session: Session,
     messages: Sequence[Message],
@@ -108,27 +133,15 @@ def queue(
     timezone: str,
     now: datetime,
 ) -> list[Decision]:
-    """Decide each message against the contact's history (and the ones queued before it in this call)
-    and write its ledger row; a message whose ``dedup_key`` is in the ledger already is left as it was.
-    Returns the decisions, in order."""
+    """Decide each message (:func:`decide_all`) and write its ledger row; a message whose ``dedup_key``
+    is in the ledger already is left as it was. Returns the decisions, in order."""
     if not messages:
         return []
     ws = int(session.info[WORKSPACE_KEY])
-    # Only marketing messages are governed: the history and consent of the others' contacts are not read.
-    marketing = [m.contact_id for m in messages if m.priority is Priority.marketing]
-    history = touches(session, marketing, now)
-    withdrawn = withdrawals(session, marketing)
+    decisions = decide_all(session, messages, settings, timezone, now)
     rows: list[dict[str, Any]] = []
-    decisions: list[Decision] = []
-    for m in messages:
-        outgoing = Outgoing(m.channel, m.priority, m.promotional)
-        out = is_withdrawn(withdrawn, m.contact_id, m.channel)
-        decision = decide(outgoing, history.get(m.contact_id, []), settings, timezone, now, opted_out=out)
-        decisions.append(decision)
+    for m, decision in zip(messages, decisions, strict=True):
         status = "blocked" if decision.action == "block" else "queued"
-        if status == "queued" and m.contact_id in history:
-            at = decision.not_before or now
-            history[m.contact_id].append(Touch(at, m.channel, m.priority, m.promotional))
         rows.append(
             {
                 "workspace_id": ws,
