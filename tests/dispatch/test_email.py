@@ -32,10 +32,17 @@ def mail() -> Iterator[MailServer]:
     server.stop()
 
 
-def workspace(factory: sessionmaker[Session], mail: MailServer, **extra: object) -> tuple[int, list[int]]:
+def workspace(
+    factory: sessionmaker[Session], mail: MailServer, contacts_with_mail: int = 3, **extra: object
+) -> tuple[int, list[int]]:
+    """Contacts with an address, then one without; one SMTP connection (the scripted answers come in
+    order) unless ``connections`` says otherwise."""
     ws = create_workspace(factory).id
+    extra = {"connections": 1, **extra}
     with transaction(factory, workspace_id=ws) as session:
-        contacts = [create_contact(session, identities={"email": f"Buyer{i}@Example.com"}).id for i in range(3)]
+        contacts = [
+            create_contact(session, identities={"email": f"Buyer{i}@Example.com"}).id for i in range(contacts_with_mail)
+        ]
         contacts.append(create_contact(session, identities={"phone": "13300000009"}).id)  # no address
         shown = channels.set_channel(session, ws, "email", mail.settings(max_attempts=2, **extra))
     assert "password" not in shown
@@ -88,6 +95,15 @@ def test_messages_reach_the_relay_with_their_headers(session_factory: sessionmak
     assert "https://x.example/a" in first.get_content()
     assert deliver(session_factory, ws).sent == 0  # nothing is sent twice
     assert len(mail.mailbox.accepted) == 3
+
+
+def test_several_connections_send_each_message_once(session_factory: sessionmaker[Session], mail: MailServer) -> None:
+    ws, contacts = workspace(session_factory, mail, contacts_with_mail=40, connections=4)
+    queue(session_factory, ws, contacts)
+    report = deliver(session_factory, ws)
+    assert (report.sent, report.failed) == (40, 1)
+    assert sorted(mail.mailbox.message_ids().values()) == [1] * 40
+    assert {str(m["To"]) for m in mail.mailbox.accepted} == {f"buyer{i}@example.com" for i in range(40)}
 
 
 def test_transactional_mail_carries_no_unsubscribe_header(

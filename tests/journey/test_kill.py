@@ -1,5 +1,5 @@
 """100,000 contacts through the welcome SOP (its messages by e-mail to a real SMTP server on loopback)
-while the worker is SIGKILLed 20 times at random moments: every contact receives every message exactly
+while the worker is SIGKILLed 20 times at random moments (20,000 on PostgreSQL): every contact receives every message exactly
 once, counted at the SMTP server and in the ledger; every staff task is made once; no step is lost."""
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from tests.factories import create_workspace
 from tests.mailserver import MailServer
 
 REPO = Path(__file__).resolve().parents[2]
-CONTACTS = int(os.environ.get("SIYU_KILL_TEST_CONTACTS", "100000"))
+# 100,000 on the embedded default (the issue's figure); 20,000 on PostgreSQL, to keep CI within its time.
+CONTACTS = {"sqlite": int(os.environ.get("SIYU_KILL_TEST_CONTACTS", "100000")), "postgresql": 20_000}
 KILLS = 20
 T0 = datetime(2026, 12, 2, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 # The welcome SOP's clock: the welcome and the task now, the recommendation a day later, the survey
@@ -47,17 +48,17 @@ KILLS_AT = [8, 6, 6, 0]
 
 @pytest.fixture
 def mail() -> Iterator[MailServer]:
-    server = MailServer()
+    server = MailServer(keep_bodies=False)
     yield server
     server.stop()
 
 
-def populate(factory: sessionmaker[Session], ws: int) -> None:
+def populate(factory: sessionmaker[Session], ws: int, contacts: int) -> None:
     stamp = T0 - timedelta(minutes=1)
     with transaction(factory, workspace_id=ws) as session:
         first = int(session.scalar(select(func.coalesce(func.max(Contact.id), 0)).select_from(Contact)) or 0) + 1
-        ids = range(first, first + CONTACTS)
-        for start in range(0, CONTACTS, 20_000):
+        ids = range(first, first + contacts)
+        for start in range(0, contacts, 20_000):
             chunk = ids[start : start + 20_000]
             insert_rows(
                 session,
@@ -124,16 +125,17 @@ def test_welcome_sop_survives_twenty_sigkills_and_sends_every_message_once(
     settings: Settings, session_factory: sessionmaker[Session], mail: MailServer
 ) -> None:
     rng = random.Random(20261202)
+    contacts = CONTACTS[session_factory.kw["bind"].dialect.name]
     ws = create_workspace(session_factory).id
     ctx = AuthContext(workspace_id=ws, permissions=frozenset(Permission), label="test")
-    populate(session_factory, ws)
+    populate(session_factory, ws, contacts)
     with transaction(session_factory, workspace_id=ws) as session:
         channels.set_channel(session, ws, "email", mail.settings(per_minute=100_000, lookup_url=mail.lookup_url))
         journey, _ = service.install_template(session, ctx, "welcome_72h", channel="email")
         service.publish(session, ctx, journey.id)
     add_events(session_factory, ws)
 
-    kills, planned, longest = 0, 0, 0.3 + 5.7 * CONTACTS / 100_000
+    kills, planned, longest = 0, 0, 0.3 + 5.7 * contacts / 100_000
     for at, more in zip(CLOCK, KILLS_AT, strict=True):
         planned += more  # a phase that ended before its kills landed hands them to the next one
         while True:
@@ -159,15 +161,15 @@ def test_welcome_sop_survives_twenty_sigkills_and_sends_every_message_once(
         task_contacts = session.scalar(select(func.count(func.distinct(StaffTask.contact_id))))
         runs = Counter(dict(session.execute(select(JourneyRun.status, func.count()).group_by(JourneyRun.status)).all()))
         rows = session.execute(select(Delivery.id, Delivery.dedup_key)).all()
-    assert statuses == {"sent": 3 * CONTACTS}, statuses  # nothing failed, blocked, queued or unknown
-    assert per_contact == {3: CONTACTS}
-    assert (tasks, task_contacts) == (CONTACTS, CONTACTS)
-    assert runs == {"exited": CONTACTS}, runs  # every run reached the exit node
+    assert statuses == {"sent": 3 * contacts}, statuses  # nothing failed, blocked, queued or unknown
+    assert per_contact == {3: contacts}
+    assert (tasks, task_contacts) == (contacts, contacts)
+    assert runs == {"exited": contacts}, runs  # every run reached the exit node
     # At the SMTP server: every message exactly once, three per contact.
     received = mail.mailbox.message_ids()
-    assert len(received) == 3 * CONTACTS
+    assert len(received) == 3 * contacts
     assert set(received.values()) == {1}, Counter(received.values())
-    assert Counter(Counter(str(m["To"]) for m in mail.mailbox.accepted).values()) == {3: CONTACTS}
+    assert Counter(Counter(str(m["To"]) for m in mail.mailbox.accepted).values()) == {3: contacts}
     from siyu.dispatch.calling import message_id
 
     assert {f"<{message_id(i, k)}@brand.example>" for i, k in rows} == set(received)

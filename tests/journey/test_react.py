@@ -8,6 +8,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -103,3 +104,22 @@ def test_due_runs_are_pending_and_zero_turns_the_loop_off(
     loop.start()
     loop.join(10)
     assert not loop.is_alive()  # it returned without being stopped
+
+
+def test_a_burst_larger_than_a_page_enters_in_one_pass(
+    session_factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from siyu.journey import triggers
+
+    monkeypatch.setattr(triggers, "PAGE", 3)
+    ws = create_workspace(session_factory).id
+    ctx = AuthContext(workspace_id=ws, permissions=frozenset(Permission), label="test")
+    with transaction(session_factory, workspace_id=ws) as session:
+        journey = service.create(session, ctx, name="入群欢迎", definition=WELCOME)
+        service.publish(session, ctx, journey.id)
+        for i in range(7):
+            contact = create_contact(session, identities={"phone": f"1370000010{i}"})
+            add_event(session, contact, "joined_group", utcnow())
+    with transaction(session_factory, workspace_id=ws) as session:
+        report = triggers.run_triggers(session, utcnow())
+    assert (report.events, report.entered) == (7, 7)  # three pages, one pass

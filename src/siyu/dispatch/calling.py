@@ -60,7 +60,7 @@ class ChannelReport:
 
 
 class Sender(Protocol):
-    def __call__(self, item: dict[str, Any]) -> Outcome: ...
+    def __call__(self, items: list[dict[str, Any]]) -> list[Outcome]: ...
 
 
 class CallChannel(ABC):
@@ -79,7 +79,8 @@ class CallChannel(ABC):
 
     @abstractmethod
     def connect(self, settings: Any, now: datetime) -> AbstractContextManager[Sender]:
-        """A sender for one pass: one HTTP client, one SMTP connection (reopened when it breaks)."""
+        """A sender for one pass (one HTTP client; SMTP connections, reopened when they break): it
+        calls a list of items and returns their outcomes in order."""
 
     @abstractmethod
     def reconcile(self, settings: Any, rows: Sequence[dict[str, Any]]) -> dict[int, Outcome]:
@@ -139,7 +140,9 @@ def deliver(factory: sessionmaker[Session], workspace_id: int, now: datetime, ch
                 calls = channel.items(session, settings, ready, now)
             if not rows:
                 break
-            outcomes = {item["id"]: item.get("outcome") or send(item) for item in calls}
+            settled = {item["id"]: item["outcome"] for item in calls if item.get("outcome")}
+            to_call = [item for item in calls if not item.get("outcome")]
+            outcomes = {**settled, **{item["id"]: o for item, o in zip(to_call, send(to_call), strict=True)}}
             with transaction(factory, workspace_id=workspace_id) as session:
                 for row_id, outcome in outcomes.items():
                     found = session.get(Delivery, row_id)

@@ -107,7 +107,7 @@ class Webhook(CallChannel):
     def connect(self, settings: WebhookSettings, now: datetime) -> Iterator[Sender]:
         http = self.client or httpx.Client(timeout=settings.timeout_seconds)
         try:
-            yield lambda item: _call(http, settings, item, now)
+            yield lambda items: [_call(http, settings, item, now) for item in items]
         finally:
             if self.client is None:
                 http.close()

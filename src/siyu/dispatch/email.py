@@ -7,7 +7,8 @@ Settings (``workspace.channels.email``): ``host``, ``port``, ``security`` (``sta
 
 A message goes to the contact's ``email`` identity (the oldest one); a contact without one fails with that
 reason. Each message carries a ``Message-ID`` made from its ledger row (``<siyu.<id>.<hash>@<from domain>>``),
-one SMTP transaction per message over one connection per pass:
+one SMTP transaction per message, over ``connections`` connections at once (an SMTP round trip, not the
+CPU, bounds one connection's rate):
 
 * the relay refuses ``MAIL``/``RCPT``/``DATA`` with a 4xx, or the connection fails before the message is
   handed over: **retried** with back-off (nothing was handed over);
@@ -26,6 +27,7 @@ from __future__ import annotations
 import smtplib
 import ssl
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from email.message import EmailMessage
@@ -74,6 +76,7 @@ class EmailSettings(BaseModel):
     timeout_seconds: float = Field(30.0, gt=0, le=120)
     max_attempts: int = Field(6, ge=1, le=20, description="Then the message is a dead letter.")
     per_minute: int = Field(600, ge=1, le=100_000, description="At most this many messages a minute.")
+    connections: int = Field(4, ge=1, le=32, description="SMTP connections a worker sends over at once.")
     lookup_url: str | None = Field(None, max_length=2000, description="The relay's message lookup by Message-ID.")
     lookup_token: str | None = Field(None, max_length=500)
 
@@ -242,11 +245,29 @@ class Email(CallChannel):
 
     @contextmanager
     def connect(self, settings: EmailSettings, now: datetime) -> Iterator[Sender]:
-        relay = _Relay(settings)
+        relays = [_Relay(settings) for _ in range(settings.connections)]
+        pool = ThreadPoolExecutor(len(relays), thread_name_prefix="siyu-smtp") if len(relays) > 1 else None
+
+        def send_all(items: list[dict[str, Any]]) -> list[Outcome]:
+            if pool is None:
+                return [relays[0].send(item) for item in items]
+            # each connection sends its share in order; an SMTP relay answers one command at a time
+            shares = [items[k :: len(relays)] for k in range(len(relays))]
+            done = pool.map(lambda pair: [pair[0].send(i) for i in pair[1]], zip(relays, shares, strict=True))
+            outcome = {
+                i["id"]: o
+                for share, results in zip(shares, done, strict=True)
+                for i, o in zip(share, results, strict=True)
+            }
+            return [outcome[item["id"]] for item in items]
+
         try:
-            yield relay.send
+            yield send_all
         finally:
-            relay.close()
+            if pool is not None:
+                pool.shutdown()
+            for relay in relays:
+                relay.close()
 
     def reconcile(self, settings: EmailSettings, rows: Sequence[dict[str, Any]]) -> dict[int, Outcome]:
         if not settings.lookup_url:

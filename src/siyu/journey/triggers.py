@@ -61,27 +61,31 @@ def run_triggers(session: Session, now: datetime) -> TriggerReport:
         if found is None:
             continue
         name, trigger = found
-        rows = session.execute(
-            select(Event.id, Event.contact_id, Event.properties, Event.received_at)
-            .where(Event.name == name, Event.id > journey.trigger_watermark)
-            .order_by(Event.id)
-            .limit(PAGE)
-        ).all()
-        if not rows:
-            continue
-        report.events += len(rows)
-        entries = [
-            (contact_id, f"event:{event_id}")
-            for event_id, contact_id, properties, _ in rows
-            if _holds(trigger, properties or {})
-        ]
-        report.entered += engine.enter(session, journey.id, entries, now)
-        newest = rows[-1][0]
-        if postgres:  # a full page too: a lower id may still commit under the newest ones
-            horizon = now - PG_OVERLAP
-            settled = [event_id for event_id, _, _, received_at in rows if received_at < horizon]
-            newest = max(settled) if settled else journey.trigger_watermark
-        journey.trigger_watermark = max(journey.trigger_watermark, newest)
+        cursor = journey.trigger_watermark
+        while True:  # page by page: a burst of events enters in one pass, not one page a tick
+            rows = session.execute(
+                select(Event.id, Event.contact_id, Event.properties, Event.received_at)
+                .where(Event.name == name, Event.id > cursor)
+                .order_by(Event.id)
+                .limit(PAGE)
+            ).all()
+            if not rows:
+                break
+            report.events += len(rows)
+            entries = [
+                (contact_id, f"event:{event_id}")
+                for event_id, contact_id, properties, _ in rows
+                if _holds(trigger, properties or {})
+            ]
+            report.entered += engine.enter(session, journey.id, entries, now)
+            cursor = newest = rows[-1][0]
+            if postgres:  # a lower id may still commit under the newest ones: read them again next time
+                horizon = now - PG_OVERLAP
+                settled = [event_id for event_id, _, _, received_at in rows if received_at < horizon]
+                newest = max(settled) if settled else journey.trigger_watermark
+            journey.trigger_watermark = max(journey.trigger_watermark, newest)
+            if len(rows) < PAGE:
+                break
     session.flush()
     return report
 
