@@ -1,6 +1,7 @@
-"""100,000 contacts through the welcome SOP (its messages by e-mail to a real SMTP server on loopback)
-while the worker is SIGKILLed 20 times at random moments (20,000 on PostgreSQL): every contact receives every message exactly
-once, counted at the SMTP server and in the ledger; every staff task is made once; no step is lost."""
+"""100,000 contacts through the welcome SOP (its messages by e-mail to a real SMTP server on loopback;
+20,000 on PostgreSQL) while the worker is SIGKILLed 20 times at random moments: every contact receives
+every message exactly once, counted at the SMTP server and in the ledger; every staff task is made once;
+no step is lost."""
 
 from __future__ import annotations
 
