@@ -8,6 +8,7 @@ from siyu.console.pages import (
     home,
     imports,
     jobs,
+    journeys,
     members,
     segments,
     signin,
@@ -18,6 +19,20 @@ from siyu.console.pages import (
 )
 
 router = APIRouter(include_in_schema=False)
-_PAGES = (signin, home, contacts, tags, segments, tiers, imports, members, tokens, audit, jobs, workspace_settings)
+_PAGES = (
+    signin,
+    home,
+    contacts,
+    tags,
+    segments,
+    tiers,
+    journeys,
+    imports,
+    members,
+    tokens,
+    audit,
+    jobs,
+    workspace_settings,
+)
 for _module in _PAGES:
     router.include_router(_module.router)
