@@ -202,3 +202,55 @@ def test_the_segment_builder_counts_as_conditions_change(live_console: tuple[str
             assert errors == []
         finally:
             browser.close()
+
+
+def test_a_journey_installed_published_and_its_graph_counting_live(
+    live_console: tuple[str, str, str], tmp_path: Path
+) -> None:
+    _need_chromium()
+    from playwright.sync_api import expect, sync_playwright
+    from sqlalchemy import select
+
+    from siyu.journey import engine as journeys
+    from siyu.kit.time import utcnow
+    from siyu.models import Contact, Journey
+
+    base, email, password = live_console
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+            page.goto(f"{base}/login?next=/journeys")
+            page.get_by_label("邮箱").fill(email)
+            page.get_by_label("密码").fill(password)
+            page.get_by_role("button", name="登录").click()
+            expect(page).to_have_url(f"{base}/journeys")
+            row = page.locator("tr", has_text="首72小时欢迎SOP")
+            row.get_by_role("button", name="安装").click()
+            expect(page.locator(".alert-success")).to_contain_text("模板已装为草稿")
+            expect(page.locator('#journey-graph [data-node="welcome"]')).to_be_visible()
+            page.get_by_role("button", name="发布草稿").click()
+            expect(page.locator(".alert-success")).to_contain_text("已发布")
+            expect(page.locator('[data-node="recommend"] .here')).to_have_text("0 人等待此步")
+
+            # Contacts enter and step (as the worker would); the open page's graph catches up by itself.
+            db = make_engine(f"sqlite:///{tmp_path / 'siyu.db'}")
+            factory = make_sessionmaker(db)
+            with transaction(factory) as session:
+                journey = session.scalars(select(Journey)).one()
+                workspace_id, journey_id = journey.workspace_id, journey.id
+            with transaction(factory, workspace_id=workspace_id) as session:
+                contacts = list(session.scalars(select(Contact.id)))
+                journeys.enter(session, journey_id, [(c, f"manual:{c}") for c in contacts], utcnow())
+                journeys.step_due(session, utcnow())
+            db.dispose()
+            # a run waiting out the 24 hours is stored at the step it takes next
+            expect(page.locator('[data-node="recommend"] .here')).to_have_text(
+                f"{len(contacts)} 人等待此步", timeout=15_000
+            )
+            page.screenshot(path=str(ARTIFACTS / "console-journey.png"), full_page=True)
+            page.goto(f"{base}/tasks")
+            expect(page.locator("tbody tr")).to_have_count(len(contacts))
+        finally:
+            browser.close()

@@ -72,7 +72,7 @@ def test_install_edit_publish_and_watch_a_journey(
         engine.step_due(session, utcnow())
     graph = client.get(f"{page_url}/graph")
     assert graph.status_code == 200
-    assert "此处 3 人" in graph.text  # all three wait at the 24-hour wait
+    assert "3 人等待此步" in graph.text  # all three wait out the 24 hours before the recommendation
     assert 'hx-trigger="every 10s"' in graph.text
     paused = client.post(f"{page_url}/pause", data={"csrf_token": token}, follow_redirects=False)
     assert "旅程已暂停" in client.get(paused.headers["location"]).text
