@@ -29,14 +29,14 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import data_dir, report, server
+from ingest import setup as ingest_store
+from sqlalchemy import select
 
-from siyu import migrations
 from siyu.auth.context import AuthContext
 from siyu.auth.permissions import Permission
 from siyu.journey import service as journeys
 from siyu.kit.db import make_engine, make_sessionmaker, transaction
-from siyu.workspace import service
-from siyu.workspace.schemas import TokenCreate, WorkspaceCreate
+from siyu.models import Workspace
 
 RATE = 1000
 BATCH = 50
@@ -59,21 +59,14 @@ JOURNEY = {
 
 
 def setup(data: Path) -> str:
-    url = f"sqlite:///{data / 'siyu.db'}"
-    migrations.upgrade(url)
-    engine = make_engine(url)
+    """The ingest benchmark's store (a workspace and an ingest token), with the journey published."""
+    secret = ingest_store(data)
+    engine = make_engine(f"sqlite:///{data / 'siyu.db'}")
     factory = make_sessionmaker(engine)
     with transaction(factory) as session:
-        ws = service.create_workspace(session, WorkspaceCreate(slug="bench", name="bench"), actor_label="bench")
-    ctx = AuthContext(workspace_id=ws.id, permissions=frozenset(Permission), label="bench")
-    with transaction(factory, workspace_id=ws.id) as session:
-        _, secret = service.create_token(
-            session,
-            None,
-            TokenCreate(name="bench", scopes=[Permission.ingest_write]),
-            workspace_id=ws.id,
-            actor_label="bench",
-        )
+        ws = session.scalars(select(Workspace.id)).one()
+    ctx = AuthContext(workspace_id=ws, permissions=frozenset(Permission), label="bench")
+    with transaction(factory, workspace_id=ws) as session:
         journey = journeys.create(session, ctx, name="入群欢迎", definition=JOURNEY)
         journeys.publish(session, ctx, journey.id)
     engine.dispose()

@@ -76,6 +76,9 @@ class Webhook(CallChannel):
 
     name = "webhook"
 
+    def __init__(self, client: httpx.Client | None = None) -> None:
+        self.client = client
+
     def load(self, raw: object) -> WebhookSettings:
         return parse_webhook(raw)
 
@@ -117,9 +120,6 @@ class Webhook(CallChannel):
         return {
             r["id"]: ("queued", "the worker stopped during the call; sent again with its idempotency key") for r in rows
         }
-
-    def __init__(self, client: httpx.Client | None = None) -> None:
-        self.client = client
 
 
 def deliver_webhooks(
