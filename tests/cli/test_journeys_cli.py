@@ -116,3 +116,19 @@ def test_broadcast_forecast_send_ledger_and_tasks(tmp_path: Path) -> None:
     offline = siyu("broadcast", "send", *common, "--key", "mail", "--channel", "email", data_dir=data)
     assert offline.returncode != 0
     assert "channel 'email' is not set up" in offline.stderr
+
+    settings = tmp_path / "email.yaml"
+    settings.write_text("host: smtp.brand.example\nfrom_address: hi@brand.example\npassword: pw\n", encoding="utf-8")
+    made = siyu("channels", "set", "-w", "lanji", "email", str(settings), data_dir=data)
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert '"password_set": true' in made.stdout
+    assert '"pw"' not in made.stdout
+    shown = siyu("channels", "show", "-w", "lanji", data_dir=data)
+    assert '"available": [\n    "email",\n    "outbox"\n  ]' in shown.stdout
+    settings.write_text("host: smtp.brand.example\nfrom_address: nobody\n", encoding="utf-8")
+    bad = siyu("channels", "set", "-w", "lanji", "email", str(settings), data_dir=data)
+    assert bad.returncode != 0
+    assert "email.from_address" in bad.stderr
+    unknown = siyu("channels", "set", "-w", "lanji", "sms", str(settings), data_dir=data)
+    assert unknown.returncode != 0
+    assert "channel" in unknown.stderr

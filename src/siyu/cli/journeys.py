@@ -405,6 +405,40 @@ def send(
     _print_outlook(outlook)
 
 
+channels_app = typer.Typer(help="Outbound channels: which a workspace has, and their settings.", no_args_is_help=True)
+
+
+@channels_app.command("show")
+def show_channels(ctx: typer.Context, workspace: Workspace) -> None:
+    """The channels that deliver, and the settings of those set up (secrets are never shown)."""
+    from siyu.dispatch import channels
+    from siyu.models import Workspace as WorkspaceRow
+
+    def read(session: Session, actor: AuthContext) -> dict[str, Any]:
+        row = session.get(WorkspaceRow, actor.workspace_id)
+        assert row is not None
+        return {"available": sorted(channels.configured(row)), **channels.shown_all(row)}
+
+    typer.echo(json.dumps(_run(ctx, workspace, read), ensure_ascii=False, indent=2))
+
+
+@channels_app.command("set")
+def set_channel(
+    ctx: typer.Context,
+    workspace: Workspace,
+    name: Annotated[str, typer.Argument(help="webhook or email.")],
+    file: Annotated[Path, typer.Argument(help="The settings as JSON or YAML (see docs/journeys.md).")],
+) -> None:
+    """Set up a channel; a secret left out keeps the one saved before."""
+    from siyu.dispatch import channels
+
+    raw = _read(file)
+    shown = _run(ctx, workspace, lambda session, actor: channels.set_channel(session, actor.workspace_id, name, raw))
+    console.print(f"channel {name} set up")
+    typer.echo(json.dumps(shown, ensure_ascii=False, indent=2))
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(journeys_app, name="journeys")
     app.add_typer(broadcast_app, name="broadcast")
+    app.add_typer(channels_app, name="channels")
