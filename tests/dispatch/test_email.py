@@ -242,3 +242,16 @@ def test_email_settings_are_validated_and_secrets_kept(session_factory: sessionm
         assert kept["password_set"] is True  # left out: kept
         with pytest.raises(InvalidInput):
             channels.set_channel(session, ws, "sms", {})
+
+
+def test_under_the_rate_limit_service_goes_before_marketing(
+    session_factory: sessionmaker[Session], mail: MailServer
+) -> None:
+    ws, contacts = workspace(session_factory, mail, per_minute=1)
+    queue(session_factory, ws, contacts[:1])  # marketing, queued first
+    with transaction(session_factory, workspace_id=ws) as session:
+        urgent = ledger.Message(contacts[1], "svc", "test", "email", {"text": "订单已发货"}, Priority.service)
+        ledger.queue(session, [urgent], parse_governance(None), "Asia/Shanghai", NOW)
+    assert deliver(session_factory, ws).sent == 1
+    assert [str(m["To"]) for m in mail.mailbox.accepted] == ["buyer1@example.com"]  # the service message
+    assert deliver(session_factory, ws, NOW + timedelta(seconds=61)).sent == 1

@@ -13,7 +13,7 @@ keeps; e-mail asks the relay's message lookup), and what cannot be settled stays
 operator to resolve (:func:`resolve`).
 
 Each channel has a rate limit, ``per_minute``: a pass sends at most that many less the ones sent in the
-minute before ``now``.
+minute before ``now``, service messages first, then transactional, then marketing.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.dispatch.ledger import held_back, withdrawals
@@ -190,11 +190,14 @@ def _sent_within_a_minute(session: Session, channel: str, now: datetime) -> int:
 
 
 def _claim(session: Session, channel: str, now: datetime, limit: int) -> list[Delivery]:
+    """The due messages, service first, then transactional, then marketing (oldest first within each):
+    under a rate limit an order confirmation does not wait behind a broadcast."""
+    rank = case({"service": 0, "transactional": 1}, value=Delivery.priority, else_=2)
     query = (
         select(Delivery)
         .where(Delivery.status == "queued", Delivery.channel == channel)
         .where((Delivery.not_before.is_(None)) | (Delivery.not_before <= now))
-        .order_by(Delivery.id)
+        .order_by(rank, Delivery.id)
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
