@@ -123,3 +123,59 @@ def test_a_burst_larger_than_a_page_enters_in_one_pass(
     with transaction(session_factory, workspace_id=ws) as session:
         report = triggers.run_triggers(session, utcnow())
     assert (report.events, report.entered) == (7, 7)  # three pages, one pass
+
+
+def test_two_workers_ticking_at_once_send_once_and_keep_the_daily_cap(
+    session_factory: sessionmaker[Session],
+) -> None:
+    """Two journeys each send one marketing message to the same contacts; two workers tick the workspace at
+    the same moment. Every run steps once, and the daily cap lets one message a contact through: the
+    batches of a workspace run one at a time (PostgreSQL's advisory lock, SQLite's single writer)."""
+    ws = create_workspace(session_factory).id
+    ctx = AuthContext(workspace_id=ws, permissions=frozenset(Permission), label="test")
+    promo: dict[str, Any] = {
+        "version": 1,
+        "trigger": {"type": "manual"},
+        "start": "hello",
+        "nodes": {
+            "hello": {"type": "send", "channel": "outbox", "content": {"text": "上新"}, "next": "done"},
+            "done": {"type": "exit"},
+        },
+    }
+    from siyu.journey import engine
+
+    with transaction(session_factory, workspace_id=ws) as session:
+        contacts = [create_contact(session, identities={"phone": f"138{i:08d}"}).id for i in range(100)]
+        ids = []
+        for name in ("上新A", "上新B"):
+            journey = service.create(session, ctx, name=name, definition=promo)
+            service.publish(session, ctx, journey.id)
+            ids.append(journey.id)
+    with transaction(session_factory, workspace_id=ws) as session:
+        for c in contacts:  # a contact's two runs side by side: the two workers take one each
+            for journey_id in ids:
+                engine.enter(session, journey_id, [(c, f"manual:{c}")], utcnow())
+    start = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            start.wait(10)
+            tasks.tick(session_factory, None, ws, batch=1)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test below
+            failures.append(exc)
+
+    workers = [threading.Thread(target=work) for _ in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(120)
+    assert not failures, failures
+    with transaction(session_factory, workspace_id=ws) as session:
+        rows = session.execute(select(Delivery.contact_id, Delivery.status, Delivery.rule)).all()
+        runs = session.execute(select(JourneyRun.status, JourneyRun.steps)).all()
+    assert len(rows) == 2 * len(contacts)  # one ledger row per run
+    passed = [c for c, status, _ in rows if status != "blocked"]
+    assert sorted(passed) == sorted(contacts)  # one message a contact, whichever journey came first
+    assert {rule for _, status, rule in rows if status == "blocked"} == {"daily_cap"}
+    assert {(status, steps) for status, steps in runs} == {("exited", 2)}
