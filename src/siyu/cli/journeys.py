@@ -276,8 +276,8 @@ def ledger_rows(
     status: Annotated[str | None, typer.Option(help="queued, sending, sent, failed, blocked, unknown …")] = None,
     rule: Annotated[str | None, typer.Option(help="The rule that blocked (opt_out, daily_cap …).")] = None,
     source: Annotated[str | None, typer.Option(help="journey:<id> or broadcast:<key>.")] = None,
-    channel: Annotated[str | None, typer.Option()] = None,
-    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    channel: Annotated[str | None, typer.Option(help="outbox, webhook, email …")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="At most this many rows.")] = 50,
 ) -> None:
     """The delivery ledger, newest first, with block reasons."""
 
@@ -304,7 +304,7 @@ def task_list(
     workspace: Workspace,
     overdue: Annotated[bool, typer.Option(help="Only open tasks past their due time.")] = False,
     assignee: Annotated[str | None, typer.Option(help="A staff userid.")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="At most this many rows.")] = 50,
 ) -> None:
     """Staff tasks, soonest due first."""
     now = utcnow()
