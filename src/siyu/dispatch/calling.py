@@ -82,6 +82,10 @@ class CallChannel(ABC):
         """A sender for one pass (one HTTP client; SMTP connections, reopened when they break): it
         calls a list of items and returns their outcomes in order."""
 
+    def can_reconcile(self, settings: Any) -> bool:
+        """Whether this channel, so set up, can be asked about ``unknown`` rows at all."""
+        return True
+
     @abstractmethod
     def reconcile(self, settings: Any, rows: Sequence[dict[str, Any]]) -> dict[int, Outcome]:
         """Ask the channel about ``unknown`` rows (``id``, ``dedup_key``, ``message_id``): ``sent``,
@@ -107,14 +111,18 @@ def deliver(factory: sessionmaker[Session], workspace_id: int, now: datetime, ch
             .values(status="unknown", reason="the worker stopped during the call")
         )
         report.unknown = int(lost.rowcount or 0)  # type: ignore[attr-defined]
-        unknown = [
-            {"id": i, "dedup_key": k, "message_id": message_id(i, k)}
-            for i, k in session.execute(
-                select(Delivery.id, Delivery.dedup_key)
-                .where(Delivery.status == "unknown", Delivery.channel == channel.name)
-                .order_by(Delivery.id)
-            )
-        ]
+        unknown = (
+            [
+                {"id": i, "dedup_key": k, "message_id": message_id(i, k)}
+                for i, k in session.execute(
+                    select(Delivery.id, Delivery.dedup_key)
+                    .where(Delivery.status == "unknown", Delivery.channel == channel.name)
+                    .order_by(Delivery.id)
+                )
+            ]
+            if channel.can_reconcile(settings)
+            else []  # they wait for an operator: not read again at every pass
+        )
     if unknown:
         settled = channel.reconcile(settings, unknown)
         with transaction(factory, workspace_id=workspace_id) as session:

@@ -169,7 +169,8 @@ def set_channel(session: Session, workspace_id: int, name: str, raw: object) -> 
     assert workspace is not None
     saved = (workspace.channels or {}).get(name) or {}
     if isinstance(raw, dict):
-        raw = {**{k: saved[k] for k in SECRETS[name] if saved.get(k) and k not in raw}, **raw}
+        secrets = SETTINGS[name].secrets
+        raw = {**{k: saved[k] for k in secrets if saved.get(k) and k not in raw}, **raw}
     settings = PARSERS[name](raw)
     workspace.channels = {**(workspace.channels or {}), name: settings.model_dump()}
     session.flush()
@@ -191,4 +192,4 @@ def shown_all(workspace: Workspace) -> dict[str, Any]:
 
 
 PARSERS: dict[str, Any] = {"webhook": parse_webhook, "email": parse_email}
-SECRETS = {"webhook": WebhookSettings.secrets, "email": EmailSettings.secrets}
+SETTINGS: dict[str, type[WebhookSettings] | type[EmailSettings]] = {"webhook": WebhookSettings, "email": EmailSettings}

@@ -269,9 +269,11 @@ class Email(CallChannel):
             for relay in relays:
                 relay.close()
 
+    def can_reconcile(self, settings: EmailSettings) -> bool:
+        return settings.lookup_url is not None  # without a lookup, unknown rows are for an operator
+
     def reconcile(self, settings: EmailSettings, rows: Sequence[dict[str, Any]]) -> dict[int, Outcome]:
-        if not settings.lookup_url:
-            return {}  # stays unknown, for an operator
+        assert settings.lookup_url is not None
         headers = {"Authorization": f"Bearer {settings.lookup_token}"} if settings.lookup_token else {}
         settled: dict[int, Outcome] = {}
         with httpx.Client(timeout=settings.timeout_seconds, headers=headers) as http:
