@@ -117,3 +117,11 @@ class ConfigurationError(SiyuError):
     status = 500
     code = "configuration_error"
     title = "Configuration error"
+
+
+class ChannelUnreachable(SiyuError):
+    """A channel (WeCom, an SMTP relay, an SMS provider) that could not be reached or refused the call."""
+
+    status = 502
+    code = "channel_unreachable"
+    title = "Channel unreachable"

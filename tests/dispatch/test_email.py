@@ -241,7 +241,7 @@ def test_email_settings_are_validated_and_secrets_kept(session_factory: sessionm
         kept = channels.set_channel(session, ws, "email", {k: v for k, v in settings.items() if k != "password"})
         assert kept["password_set"] is True  # left out: kept
         with pytest.raises(InvalidInput):
-            channels.set_channel(session, ws, "sms", {})
+            channels.set_channel(session, ws, "telegraph", {})
 
 
 def test_under_the_rate_limit_service_goes_before_marketing(

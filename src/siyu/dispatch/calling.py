@@ -24,14 +24,17 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.dispatch.ledger import held_back, withdrawals
-from siyu.errors import Conflict, InvalidInput, NotFound
+from siyu.errors import ChannelUnreachable, Conflict, InvalidInput, NotFound
 from siyu.kit.db import transaction
+from siyu.kit.sealed import unseal
+from siyu.kit.validation import invalid_input
 from siyu.models import Delivery, Workspace
 
 SENDING_LEASE = timedelta(minutes=5)  # a call takes at most timeout_seconds; a row sending longer lost its worker
@@ -57,6 +60,15 @@ class ChannelReport:
     blocked: int = 0
     unknown: int = 0
     reconciled: int = 0
+    delivered: int = 0  # moved on by a channel's status poll (WeCom 群发 results, SMS reports)
+
+
+def stored(channel: CallChannel, raw: object) -> Any:
+    """A channel's saved settings with their secrets unsealed, validated."""
+    if isinstance(raw, dict):
+        secrets = getattr(channel.settings_model, "secrets", ())
+        raw = {k: unseal(v) if k in secrets and isinstance(v, str) else v for k, v in raw.items()}
+    return channel.load(raw)
 
 
 class Sender(Protocol):
@@ -64,13 +76,35 @@ class Sender(Protocol):
 
 
 class CallChannel(ABC):
-    """One outbound channel: its settings, how a ledger row becomes a call, and how it settles ``unknown``."""
+    """One outbound channel, and the plugin interface every channel implements, the built-ins too (they are
+    found through the ``siyu.channels`` entry points, :mod:`siyu.dispatch.plugins`): its settings (a Pydantic
+    model whose ``secrets`` are sealed at rest and never shown), its capabilities, how a ledger row becomes
+    a call, how it settles ``unknown``, and a connection test."""
 
-    name: str
+    name: ClassVar[str]
+    title: ClassVar[str] = ""
+    settings_model: ClassVar[type[BaseModel]]
+    # send (always), reconcile (asks the channel about unknown rows), status (delivery reports after the
+    # send), callbacks (receives events), welcome, group_send, opens
+    capabilities: ClassVar[frozenset[str]] = frozenset({"send"})
 
-    @abstractmethod
-    def load(self, raw: object) -> ChannelSettings:
-        """The settings stored in ``workspace.channels[name]``, validated."""
+    def load(self, raw: object) -> Any:
+        """The settings stored in ``workspace.channels[name]`` (secrets unsealed), validated; a problem names
+        its field under the channel's name."""
+        try:
+            return self.settings_model.model_validate(raw)
+        except ValidationError as exc:
+            raise invalid_input(exc, self.name, (), tag_name="type", tag_values=lambda _: "") from None
+
+    def test_connection(self, settings: Any) -> str:
+        """Reach the channel with these settings without sending anyone anything; what was found, or
+        :class:`~siyu.errors.InvalidInput` / :class:`ChannelUnreachable` saying what is wrong."""
+        raise ChannelUnreachable(f"the {self.name} channel has no connection test")
+
+    def poll(self, factory: sessionmaker[Session], workspace_id: int, settings: Any, now: datetime) -> int:
+        """After-send status (``status`` capability): move rows whose outcome the channel reports later
+        (``handed_to_staff`` → ``delivered`` / ``failed``). Returns how many rows moved."""
+        return 0
 
     @abstractmethod
     def items(self, session: Session, settings: Any, rows: Sequence[Delivery], now: datetime) -> list[dict[str, Any]]:
@@ -102,7 +136,7 @@ def deliver(factory: sessionmaker[Session], workspace_id: int, now: datetime, ch
         raw = (workspace.channels or {}).get(channel.name)
         if not raw:
             return report
-        settings = channel.load(raw)
+        settings = stored(channel, raw)
         lost = session.execute(
             update(Delivery)
             .where(

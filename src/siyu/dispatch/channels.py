@@ -26,13 +26,15 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session, sessionmaker
 
-from siyu.dispatch.calling import CallChannel, ChannelReport, Outcome, Sender, deliver
-from siyu.dispatch.email import Email, EmailSettings, parse_email
-from siyu.errors import InvalidInput
-from siyu.kit.validation import invalid_input
+from siyu.dispatch import plugins
+from siyu.dispatch.calling import CallChannel, ChannelReport, Outcome, Sender, deliver, stored
+from siyu.errors import ChannelUnreachable, NotFound
+from siyu.kit.db import transaction
+from siyu.kit.sealed import SealBroken, seal, unseal
+from siyu.kit.time import utcnow
 from siyu.models import Delivery, Workspace
 
 
@@ -54,16 +56,14 @@ class WebhookSettings(BaseModel):
         return value
 
 
-def parse_webhook(raw: object, field_prefix: str = "webhook") -> WebhookSettings:
-    try:
-        return WebhookSettings.model_validate(raw)
-    except ValidationError as exc:
-        raise invalid_input(exc, field_prefix, (), tag_name="type", tag_values=lambda _: "") from None
+def parse_webhook(raw: object) -> WebhookSettings:
+    return Webhook().load(raw)  # type: ignore[no-any-return]
 
 
 def configured(workspace: Workspace) -> set[str]:
-    """The channels that deliver in this workspace: the outbox always, the others once set up."""
-    return {"outbox"} | {name for name in PARSERS if (workspace.channels or {}).get(name)}
+    """The channels that deliver in this workspace: the outbox always, the installed ones once set up."""
+    saved = workspace.channels or {}
+    return {plugins.OUTBOX} | {name for name in plugins.registry() if saved.get(name)}
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -75,12 +75,29 @@ class Webhook(CallChannel):
     """The webhook channel; a journey's ``webhook`` node is a call on it to the node's own URL."""
 
     name = "webhook"
+    title = "Webhook"
+    settings_model = WebhookSettings
+    capabilities = frozenset({"send", "reconcile"})
 
     def __init__(self, client: httpx.Client | None = None) -> None:
         self.client = client
 
-    def load(self, raw: object) -> WebhookSettings:
-        return parse_webhook(raw)
+    def test_connection(self, settings: WebhookSettings) -> str:
+        """A signed ``{"ping": true}`` POST: any 2xx answer passes."""
+        body = b'{"ping":true}'
+        timestamp = str(int(utcnow().timestamp()))
+        headers = {
+            "Content-Type": "application/json",
+            "X-Siyu-Timestamp": timestamp,
+            "X-Siyu-Signature": sign(settings.secret, timestamp, body),
+        }
+        try:
+            response = httpx.post(settings.url, content=body, headers=headers, timeout=settings.timeout_seconds)
+        except httpx.HTTPError as exc:
+            raise ChannelUnreachable(f"{settings.url}: {type(exc).__name__}: {exc}") from None
+        if not 200 <= response.status_code < 300:
+            raise ChannelUnreachable(f"{settings.url} answered HTTP {response.status_code}")
+        return f"{settings.url} answered HTTP {response.status_code}"
 
     def items(
         self, session: Session, settings: WebhookSettings, rows: Sequence[Delivery], now: datetime
@@ -130,12 +147,24 @@ def deliver_webhooks(
 
 
 def deliver_all(factory: sessionmaker[Session], workspace_id: int, now: datetime) -> ChannelReport:
-    """One pass of every channel that calls out; the sum of their reports."""
+    """One pass of every channel set up in the workspace, then their after-send status polls; the sum of
+    their reports."""
     total = ChannelReport()
-    for channel in (Webhook(), Email()):
+    with transaction(factory, workspace_id=workspace_id) as session:
+        workspace = session.get(Workspace, workspace_id)
+        assert workspace is not None
+        names = sorted(configured(workspace) - {plugins.OUTBOX})
+    for name in names:
+        channel = plugins.channel(name)
         report = deliver(factory, workspace_id, now, channel)
-        for name, value in vars(report).items():
-            setattr(total, name, getattr(total, name) + value)
+        for field, value in vars(report).items():
+            setattr(total, field, getattr(total, field) + value)
+        if "status" in channel.capabilities:
+            with transaction(factory, workspace_id=workspace_id) as session:
+                workspace = session.get(Workspace, workspace_id)
+                assert workspace is not None
+                settings = stored(channel, (workspace.channels or {})[name])
+            total.delivered += channel.poll(factory, workspace_id, settings, now)
     return total
 
 
@@ -161,35 +190,61 @@ def _call(http: httpx.Client, settings: WebhookSettings, item: dict[str, Any], n
 
 
 def set_channel(session: Session, workspace_id: int, name: str, raw: object) -> dict[str, Any]:
-    """Save a channel's settings (validated); returns them without their secret. A secret left out
-    keeps the one saved before."""
-    if name not in PARSERS:
-        raise InvalidInput.on("channel", f"one of {', '.join(sorted(PARSERS))}")
+    """Save a channel's settings (validated; secrets sealed); returns them as shown, without their secrets.
+    A secret left out keeps the one saved before."""
+    channel = plugins.channel(name)
     workspace = session.get(Workspace, workspace_id)
     assert workspace is not None
     saved = (workspace.channels or {}).get(name) or {}
+    secrets = _secrets(channel)
     if isinstance(raw, dict):
-        secrets = SETTINGS[name].secrets
-        raw = {**{k: saved[k] for k in secrets if saved.get(k) and k not in raw}, **raw}
-    settings = PARSERS[name](raw)
-    workspace.channels = {**(workspace.channels or {}), name: settings.model_dump()}
+        raw = {**{k: unseal(saved[k]) for k in secrets if saved.get(k) and k not in raw}, **raw}
+    settings = channel.load(raw)
+    dumped = settings.model_dump()
+    sealed = {k: seal(v) if k in secrets and isinstance(v, str) else v for k, v in dumped.items()}
+    workspace.channels = {**(workspace.channels or {}), name: sealed}
     session.flush()
     return shown(settings)
 
 
-def shown(settings: WebhookSettings | EmailSettings) -> dict[str, Any]:
+def settings_for(session: Session, workspace_id: int, name: str) -> Any:
+    """A channel's settings in this workspace (secrets unsealed); NotFound when it is not set up."""
+    workspace = session.get(Workspace, workspace_id)
+    assert workspace is not None
+    raw = (workspace.channels or {}).get(name)
+    if not raw:
+        raise NotFound(f"the {name} channel is not set up in this workspace")
+    return stored(plugins.channel(name), raw)
+
+
+def test_channel(session: Session, workspace_id: int, name: str) -> dict[str, Any]:
+    """The channel's connection test with the saved settings: ``{"ok": true, "detail": …}``, or the error."""
+    channel = plugins.channel(name)
+    return {"ok": True, "channel": name, "detail": channel.test_connection(settings_for(session, workspace_id, name))}
+
+
+def _secrets(channel: CallChannel) -> tuple[str, ...]:
+    return tuple(getattr(channel.settings_model, "secrets", ()))
+
+
+def shown(settings: BaseModel) -> dict[str, Any]:
     """Settings as the API shows them: each secret replaced by whether one is set."""
-    secrets = set(settings.secrets)
+    secrets = set(getattr(settings, "secrets", ()))
     return {
         **settings.model_dump(exclude=secrets),
-        **{f"{name}_set": bool(getattr(settings, name)) for name in secrets},
+        **{f"{name}_set": bool(getattr(settings, name)) for name in sorted(secrets)},
     }
 
 
 def shown_all(workspace: Workspace) -> dict[str, Any]:
     saved = workspace.channels or {}
-    return {name: shown(parse(saved[name])) if saved.get(name) else None for name, parse in PARSERS.items()}
-
-
-PARSERS: dict[str, Any] = {"webhook": parse_webhook, "email": parse_email}
-SETTINGS: dict[str, type[WebhookSettings] | type[EmailSettings]] = {"webhook": WebhookSettings, "email": EmailSettings}
+    out: dict[str, Any] = {}
+    for name in plugins.names():
+        if not saved.get(name):
+            out[name] = None
+            continue
+        try:
+            out[name] = shown(stored(plugins.channel(name), saved[name]))
+        except SealBroken as exc:
+            out[name] = {"problem": str(exc)}
+    return out

@@ -36,14 +36,14 @@ from email.utils import format_datetime, formataddr
 from typing import Any, ClassVar, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.dispatch.calling import CallChannel, Outcome, Sender, message_id
 from siyu.dispatch.governance import Priority
+from siyu.errors import ChannelUnreachable
 from siyu.identity.keys import IdentityKeyError, make_key
-from siyu.kit.validation import invalid_input
 from siyu.models import Delivery, Identity
 
 
@@ -95,11 +95,8 @@ class EmailSettings(BaseModel):
         return self.from_address.rpartition("@")[2]
 
 
-def parse_email(raw: object, field_prefix: str = "email") -> EmailSettings:
-    try:
-        return EmailSettings.model_validate(raw)
-    except ValidationError as exc:
-        raise invalid_input(exc, field_prefix, (), tag_name="type", tag_values=lambda _: "") from None
+def parse_email(raw: object) -> EmailSettings:
+    return Email().load(raw)  # type: ignore[no-any-return]
 
 
 def addresses(session: Session, contact_ids: Sequence[int]) -> dict[int, str]:
@@ -219,9 +216,20 @@ def _refusal(attempt: int, code: int, answer: str) -> Outcome:
 
 class Email(CallChannel):
     name = "email"
+    title = "E-mail (SMTP)"
+    settings_model = EmailSettings
+    capabilities = frozenset({"send", "reconcile"})
 
-    def load(self, raw: object) -> EmailSettings:
-        return parse_email(raw)
+    def test_connection(self, settings: EmailSettings) -> str:
+        """Connect, negotiate TLS, log in and ``NOOP``: nothing is sent."""
+        try:
+            smtp = _Relay(settings)._open()
+            code, _ = smtp.noop()
+        except (OSError, smtplib.SMTPException) as exc:
+            raise ChannelUnreachable(f"{settings.host}:{settings.port}: {type(exc).__name__}: {exc}") from None
+        with suppress(OSError, smtplib.SMTPException):
+            smtp.quit()
+        return f"{settings.host}:{settings.port} answered NOOP with {code}"
 
     def items(
         self, session: Session, settings: EmailSettings, rows: Sequence[Delivery], now: datetime

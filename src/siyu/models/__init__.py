@@ -3,10 +3,12 @@
 from siyu.models.api_token import ApiToken
 from siyu.models.audit_event import AuditEvent
 from siyu.models.base import Base, WorkspaceScoped
+from siyu.models.callback_receipt import CallbackReceipt
 from siyu.models.channel_code import ChannelCode
 from siyu.models.consent import ConsentRecord
 from siyu.models.console_session import ConsoleSession
 from siyu.models.contact import Contact
+from siyu.models.customer_group import CustomerGroup, CustomerGroupMember
 from siyu.models.event import Event
 from siyu.models.identity import Identity
 from siyu.models.import_run import ImportRun
@@ -19,7 +21,7 @@ from siyu.models.order import OrderRefund, SalesOrder
 from siyu.models.property_definition import PropertyDefinition
 from siyu.models.schedule import Schedule
 from siyu.models.segment import Segment, SegmentMember, SegmentRefresh, SegmentVersion
-from siyu.models.staff_member import StaffMember
+from siyu.models.staff_member import StaffMember, StaffRelation
 from siyu.models.tag import ContactTag, Tag, TagGroup
 from siyu.models.workspace import Workspace
 
@@ -27,11 +29,14 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "Base",
+    "CallbackReceipt",
     "ChannelCode",
     "ConsentRecord",
     "ConsoleSession",
     "Contact",
     "ContactTag",
+    "CustomerGroup",
+    "CustomerGroupMember",
     "Delivery",
     "Event",
     "Identity",
@@ -52,6 +57,7 @@ __all__ = [
     "SegmentRefresh",
     "SegmentVersion",
     "StaffMember",
+    "StaffRelation",
     "StaffTask",
     "Tag",
     "TagGroup",

@@ -94,6 +94,7 @@ class Delivery(IdMixin, WorkspaceScoped, Base):
         UniqueConstraint("workspace_id", "dedup_key"),
         Index("ix_delivery_due", "status", "not_before"),
         Index("ix_delivery_contact", "contact_id", "created_at"),
+        Index("ix_delivery_external_ref", "channel", "external_ref"),
     )
 
     contact_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("contact.id", ondelete="CASCADE"), nullable=False)
@@ -110,6 +111,9 @@ class Delivery(IdMixin, WorkspaceScoped, Base):
     not_before: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # The channel's own name for the message once it has one (a WeCom 群发 msgid, an SMS message id):
+    # what results are polled by and what an ``unknown`` row is reconciled with.
+    external_ref: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
 
 class StaffTask(IdMixin, WorkspaceScoped, Base):

@@ -21,12 +21,13 @@ class TagGroup(IdMixin, TimestampMixin, WorkspaceScoped, Base):
     name: Mapped[str] = mapped_column(String(100), nullable=False)
     description: Mapped[str | None] = mapped_column(String(500), nullable=True)
     exclusive: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    wecom_group_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
 
 class Tag(IdMixin, TimestampMixin, WorkspaceScoped, Base):
     """A label on contacts. ``rule`` (a segment filter tree) makes it an auto-tag: the analytics refresh
     adds it where the rule holds and, when ``remove_when_false``, takes it off where it stops holding.
-    ``wecom_tag_id`` links it to a WeCom corp tag (channels issue)."""
+    ``wecom_tag_id`` links it to a WeCom corp tag (its group's ``wecom_group_id`` to the tag group)."""
 
     __tablename__ = "tag"
     __table_args__ = (UniqueConstraint("workspace_id", "group_id", "name"),)
