@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from siyu import __version__, problems
 from siyu.audit.endpoints import router as audit_router
 from siyu.auth.endpoints import router as auth_router
+from siyu.channel.endpoints import router as channel_router
 from siyu.config import Settings, load_settings
 from siyu.console import STATIC_DIR
 from siyu.console.routes import router as console_router
@@ -57,6 +58,7 @@ API_ROUTERS = (
     metrics_router,
     journey_router,
     channels_router,
+    channel_router,
 )
 
 

@@ -39,9 +39,13 @@ from siyu.models import Delivery, Workspace
 
 SENDING_LEASE = timedelta(minutes=5)  # a call takes at most timeout_seconds; a row sending longer lost its worker
 BACKOFF = timedelta(seconds=30)  # doubled at each attempt
+DEFER = timedelta(seconds=60)  # WeCom's frequency limits block the rest of the minute
 CHUNK = 500  # rows claimed at a time: a claim's rows are all sending for as short a time as possible
 
-Outcome = tuple[Literal["sent", "retry", "failed", "unknown", "queued"], str]
+# ``handed_to_staff``: the channel took it and its staff member sends it (a WeCom 群发 task); the text is the
+# channel's reference for it (``external_ref``), and a later status poll says ``delivered`` or ``failed``.
+# ``deferred``: a rate limit said "not now": queued again after ``DEFER`` without spending an attempt.
+Outcome = tuple[Literal["sent", "retry", "failed", "unknown", "queued", "handed_to_staff", "deferred"], str]
 
 
 class ChannelSettings(Protocol):
@@ -87,6 +91,12 @@ class CallChannel(ABC):
     # send (always), reconcile (asks the channel about unknown rows), status (delivery reports after the
     # send), callbacks (receives events), welcome, group_send, opens
     capabilities: ClassVar[frozenset[str]] = frozenset({"send"})
+    # A channel that shares another's settings (the WeCom welcome message uses WeCom's) names it here.
+    settings_from: ClassVar[str | None] = None
+
+    @classmethod
+    def settings_name(cls) -> str:
+        return cls.settings_from or cls.name
 
     def load(self, raw: object) -> Any:
         """The settings stored in ``workspace.channels[name]`` (secrets unsealed), validated; a problem names
@@ -122,7 +132,8 @@ class CallChannel(ABC):
 
     @abstractmethod
     def reconcile(self, settings: Any, rows: Sequence[dict[str, Any]]) -> dict[int, Outcome]:
-        """Ask the channel about ``unknown`` rows (``id``, ``dedup_key``, ``message_id``): ``sent``,
+        """Ask the channel about ``unknown`` rows (``id``, ``dedup_key``, ``message_id``, ``contact_id``,
+        ``content``, ``sent_at``, ``external_ref``): ``sent``, ``handed_to_staff``,
         ``queued`` (it never got it: send again), or leave a row out to keep it ``unknown``."""
 
 
@@ -133,7 +144,7 @@ def deliver(factory: sessionmaker[Session], workspace_id: int, now: datetime, ch
     with transaction(factory, workspace_id=workspace_id) as session:
         workspace = session.get(Workspace, workspace_id)
         assert workspace is not None
-        raw = (workspace.channels or {}).get(channel.name)
+        raw = (workspace.channels or {}).get(channel.settings_name())
         if not raw:
             return report
         settings = stored(channel, raw)
@@ -147,9 +158,24 @@ def deliver(factory: sessionmaker[Session], workspace_id: int, now: datetime, ch
         report.unknown = int(lost.rowcount or 0)  # type: ignore[attr-defined]
         unknown = (
             [
-                {"id": i, "dedup_key": k, "message_id": message_id(i, k)}
-                for i, k in session.execute(
-                    select(Delivery.id, Delivery.dedup_key)
+                {
+                    "id": i,
+                    "dedup_key": k,
+                    "message_id": message_id(i, k),
+                    "contact_id": contact_id,
+                    "content": content,
+                    "sent_at": sent_at,
+                    "external_ref": ref,
+                }
+                for i, k, contact_id, content, sent_at, ref in session.execute(
+                    select(
+                        Delivery.id,
+                        Delivery.dedup_key,
+                        Delivery.contact_id,
+                        Delivery.content,
+                        Delivery.sent_at,
+                        Delivery.external_ref,
+                    )
                     .where(Delivery.status == "unknown", Delivery.channel == channel.name)
                     .order_by(Delivery.id)
                 )
@@ -201,6 +227,14 @@ def _record(row: Delivery, outcome: Outcome, settings: ChannelSettings, now: dat
         row.status, row.reason = "sent", reason or None
         row.sent_at = row.sent_at or now
         report.sent += 1
+    elif status == "handed_to_staff":
+        row.status, row.external_ref, row.reason = "handed_to_staff", reason[:128] or None, None
+        row.sent_at = row.sent_at or now
+        report.sent += 1
+    elif status == "deferred":
+        row.status, row.reason, row.sent_at = "queued", reason[:500], None
+        row.attempts, row.not_before = max(row.attempts - 1, 0), now + DEFER
+        report.retrying += 1
     elif status == "queued":
         row.status, row.reason, row.sent_at, row.not_before = "queued", reason or None, None, None
     elif status == "unknown":
@@ -223,7 +257,7 @@ def _sent_within_a_minute(session: Session, channel: str, now: datetime) -> int:
             .select_from(Delivery)
             .where(
                 Delivery.channel == channel,
-                Delivery.status.in_(("sending", "sent", "unknown")),
+                Delivery.status.in_(("sending", "sent", "unknown", "handed_to_staff", "delivered")),
                 Delivery.sent_at > now - timedelta(minutes=1),
             )
         )

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.dispatch import plugins
 from siyu.dispatch.calling import CallChannel, ChannelReport, Outcome, Sender, deliver, stored
-from siyu.errors import ChannelUnreachable, NotFound
+from siyu.errors import ChannelUnreachable, InvalidInput, NotFound
 from siyu.kit.db import transaction
 from siyu.kit.sealed import SealBroken, seal, unseal
 from siyu.kit.time import utcnow
@@ -63,7 +63,7 @@ def parse_webhook(raw: object) -> WebhookSettings:
 def configured(workspace: Workspace) -> set[str]:
     """The channels that deliver in this workspace: the outbox always, the installed ones once set up."""
     saved = workspace.channels or {}
-    return {plugins.OUTBOX} | {name for name in plugins.registry() if saved.get(name)}
+    return {plugins.OUTBOX} | {name for name, cls in plugins.registry().items() if saved.get(cls.settings_name())}
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -163,7 +163,7 @@ def deliver_all(factory: sessionmaker[Session], workspace_id: int, now: datetime
             with transaction(factory, workspace_id=workspace_id) as session:
                 workspace = session.get(Workspace, workspace_id)
                 assert workspace is not None
-                settings = stored(channel, (workspace.channels or {})[name])
+                settings = stored(channel, (workspace.channels or {})[channel.settings_name()])
             total.delivered += channel.poll(factory, workspace_id, settings, now)
     return total
 
@@ -193,6 +193,8 @@ def set_channel(session: Session, workspace_id: int, name: str, raw: object) -> 
     """Save a channel's settings (validated; secrets sealed); returns them as shown, without their secrets.
     A secret left out keeps the one saved before."""
     channel = plugins.channel(name)
+    if channel.settings_from:
+        raise InvalidInput.on("channel", f"{name} uses the settings of {channel.settings_from}: set those")
     workspace = session.get(Workspace, workspace_id)
     assert workspace is not None
     saved = (workspace.channels or {}).get(name) or {}
@@ -211,10 +213,11 @@ def settings_for(session: Session, workspace_id: int, name: str) -> Any:
     """A channel's settings in this workspace (secrets unsealed); NotFound when it is not set up."""
     workspace = session.get(Workspace, workspace_id)
     assert workspace is not None
-    raw = (workspace.channels or {}).get(name)
+    channel = plugins.channel(name)
+    raw = (workspace.channels or {}).get(channel.settings_name())
     if not raw:
-        raise NotFound(f"the {name} channel is not set up in this workspace")
-    return stored(plugins.channel(name), raw)
+        raise NotFound(f"the {channel.settings_name()} channel is not set up in this workspace")
+    return stored(channel, raw)
 
 
 def test_channel(session: Session, workspace_id: int, name: str) -> dict[str, Any]:
@@ -239,7 +242,9 @@ def shown(settings: BaseModel) -> dict[str, Any]:
 def shown_all(workspace: Workspace) -> dict[str, Any]:
     saved = workspace.channels or {}
     out: dict[str, Any] = {}
-    for name in plugins.names():
+    for name, cls in plugins.registry().items():
+        if cls.settings_from:
+            continue
         if not saved.get(name):
             out[name] = None
             continue

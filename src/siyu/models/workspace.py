@@ -26,3 +26,5 @@ class Workspace(IdMixin, TimestampMixin, Base):
     governance: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
     # Outbound channel settings by channel (siyu.dispatch.channels): {"webhook": {"url": …, "secret": …}}.
     channels: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
+    # What the channels keep between runs (siyu.channel.sync): {"wecom": {"full_sync_at": …, "last_report": …}}.
+    channel_state: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=True, default=dict)

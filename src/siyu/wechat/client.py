@@ -346,6 +346,16 @@ class WeComClient(ApiClient):
         """Creates a 群发 task (members confirm it in their client); ``msgid`` and ``fail_list``."""
         return self.call("POST", "externalcontact/add_msg_template", body=body, idempotent=False)
 
+    def group_messages(self, start: int, end: int, creator: str | None = None) -> Iterator[dict[str, Any]]:
+        """The corp's 1:1 群发 tasks created between two Unix times (a window of at most a month)."""
+        body: dict[str, Any] = {"chat_type": "single", "start_time": start, "end_time": end, "limit": 100}
+        if creator:
+            body["creator"] = creator
+        return pages(
+            lambda c: self.call("POST", "externalcontact/get_groupmsg_list_v2", body={**body, "cursor": c}),
+            "group_msg_list",
+        )
+
     def group_message_tasks(self, msgid: str) -> Iterator[dict[str, Any]]:
         return pages(
             lambda c: self.call(

@@ -62,6 +62,7 @@ BUILTIN_TASK_MODULES = (
     "siyu.transfer.tasks",
     "siyu.segment.tasks",
     "siyu.journey.tasks",
+    "siyu.channel.tasks",
 )
 
 

@@ -1,0 +1,106 @@
+"""The callback URLs WeCom and the 公众号 call (public: they are checked by signature, not by login), and the
+channel API: settings of any installed channel, its schema and connection test, and the WeCom sync."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.responses import PlainTextResponse
+from sqlalchemy import select
+
+from siyu.auth.context import AuthContext
+from siyu.auth.dependencies import DbSession, require
+from siyu.auth.permissions import Permission
+from siyu.channel import callbacks
+from siyu.channel.settings import OfficialAccountSettings, WeComSettings
+from siyu.channel.tasks import SYNC_JOB
+from siyu.dispatch import channels, plugins
+from siyu.errors import NotFound
+from siyu.kit.db import across_workspaces, transaction
+from siyu.kit.time import utcnow
+from siyu.models import Workspace
+from siyu.worker.queue import enqueue
+
+router = APIRouter(tags=["channels"])
+Reader = Annotated[AuthContext, Depends(require(Permission.workspace_read))]
+Manager = Annotated[AuthContext, Depends(require(Permission.channels_manage))]
+Signed = Annotated[str, Query(max_length=200)]
+
+
+def _workspace(request: Request, slug: str, channel: str) -> tuple[int, Any]:
+    with transaction(request.app.state.sessionmaker) as session, across_workspaces(session):
+        workspace = session.scalar(select(Workspace).where(Workspace.slug == slug))
+        if workspace is None:
+            raise NotFound(f"no workspace {slug!r}")
+        workspace_id = workspace.id
+    with transaction(request.app.state.sessionmaker, workspace_id=workspace_id) as session:
+        return workspace_id, channels.settings_for(session, workspace_id, channel)
+
+
+@router.get("/callbacks/wecom/{slug}", response_class=PlainTextResponse, summary="WeCom's callback URL check")
+def wecom_url_check(
+    request: Request, slug: str, msg_signature: Signed, timestamp: Signed, nonce: Signed, echostr: Signed
+) -> PlainTextResponse:
+    _, settings = _workspace(request, slug, "wecom")
+    assert isinstance(settings, WeComSettings)
+    # "+" in echostr can reach us as a space when WeCom does not encode it: the crypto module undoes that
+    plain = callbacks.verify_wecom_url(settings, msg_signature, timestamp, nonce, echostr)
+    return PlainTextResponse(plain)
+
+
+@router.post("/callbacks/wecom/{slug}", response_class=PlainTextResponse, summary="WeCom's callbacks")
+async def wecom_callback(
+    request: Request, slug: str, msg_signature: Signed, timestamp: Signed, nonce: Signed
+) -> PlainTextResponse:
+    body = await request.body()
+    workspace_id, settings = _workspace(request, slug, "wecom")
+    assert isinstance(settings, WeComSettings)
+    message = callbacks.open_wecom(settings, body, msg_signature, timestamp, nonce)
+    with transaction(request.app.state.sessionmaker, workspace_id=workspace_id) as session:
+        callbacks.receive(session, workspace_id, "wecom", message, utcnow())
+    return PlainTextResponse("")  # an empty 200 tells WeCom it arrived
+
+
+@router.get("/callbacks/official_account/{slug}", response_class=PlainTextResponse, summary="公众号 URL check")
+def mp_url_check(
+    request: Request, slug: str, signature: Signed, timestamp: Signed, nonce: Signed, echostr: Signed
+) -> PlainTextResponse:
+    _, settings = _workspace(request, slug, "official_account")
+    assert isinstance(settings, OfficialAccountSettings)
+    return PlainTextResponse(callbacks.verify_mp_url(settings, signature, timestamp, nonce, echostr))
+
+
+@router.post("/callbacks/official_account/{slug}", response_class=PlainTextResponse, summary="公众号 pushes")
+async def mp_callback(request: Request, slug: str) -> PlainTextResponse:
+    body = await request.body()
+    workspace_id, settings = _workspace(request, slug, "official_account")
+    assert isinstance(settings, OfficialAccountSettings)
+    message = callbacks.open_mp(settings, body, {k: v[:200] for k, v in request.query_params.items()})
+    with transaction(request.app.state.sessionmaker, workspace_id=workspace_id) as session:
+        callbacks.receive(session, workspace_id, "official_account", message, utcnow())
+    return PlainTextResponse("success")
+
+
+@router.get("/api/v1/channels/{name}/schema", summary="A channel's settings schema (secrets are writeOnly)")
+def channel_schema(name: str, ctx: Reader) -> dict[str, Any]:
+    return plugins.schema(name)
+
+
+@router.put("/api/v1/channels/{name}", summary="Set up a channel (any installed channel plugin)")
+def set_channel(
+    name: str, session: DbSession, ctx: Manager, settings: Annotated[dict[str, Any], Body()]
+) -> dict[str, Any]:
+    return channels.set_channel(session, ctx.workspace_id, name, settings)
+
+
+@router.post("/api/v1/channels/{name}/test", summary="Test a channel's connection; nothing is sent")
+def test_channel(name: str, session: DbSession, ctx: Manager) -> dict[str, Any]:
+    return channels.test_channel(session, ctx.workspace_id, name)
+
+
+@router.post("/api/v1/wecom/sync", status_code=202, summary="Read the WeCom corp into siyu (a job)")
+def start_sync(session: DbSession, ctx: Manager, full: bool = False) -> dict[str, Any]:
+    channels.settings_for(session, ctx.workspace_id, "wecom")
+    job = enqueue(session, SYNC_JOB, {"full": True} if full else {}, workspace_id=ctx.workspace_id)
+    return {"job_id": job.id, "full": full}
