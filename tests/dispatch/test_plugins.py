@@ -18,7 +18,7 @@ from siyu.kit.sealed import is_sealed
 from siyu.models import Workspace
 from tests.factories import create_workspace
 
-PLUGIN = '''
+PLUGIN = """
 from typing import ClassVar
 from pydantic import BaseModel
 from siyu.dispatch.calling import CallChannel
@@ -49,7 +49,7 @@ class Pigeon(CallChannel):
 
     def test_connection(self, settings):
         return f"the loft {settings.loft} is open"
-'''
+"""
 
 
 @pytest.fixture

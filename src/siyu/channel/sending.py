@@ -79,7 +79,7 @@ def outcome_of(error: Exception, attempts: int) -> Outcome:
 def relations(session: Session, contact_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
     """contact → (staff userid, external_userid) of the relation a message goes through: the owner's when
     active, else the newest active one."""
-    owners = dict(session.execute(select(Contact.id, Contact.owner_staff_id).where(Contact.id.in_(contact_ids))))
+    owners = dict(session.execute(select(Contact.id, Contact.owner_staff_id).where(Contact.id.in_(contact_ids))).all())
     found: dict[int, tuple[str, str]] = {}
     rows = session.execute(
         select(StaffRelation.contact_id, StaffRelation.staff_id, StaffMember.userid, StaffRelation.external_userid)
@@ -196,7 +196,7 @@ class WeComChannel(CallChannel):
     def reconcile(self, settings: WeComSettings, rows: Sequence[dict[str, Any]]) -> dict[int, Outcome]:
         client = self._client(settings)
         settled: dict[int, Outcome] = {}
-        now = utcnow()
+        now = max((r["now"] for r in rows if r.get("now")), default=utcnow())
         groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for row in rows:
             ref = str(row.get("external_ref") or "")

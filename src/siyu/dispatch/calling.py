@@ -166,6 +166,7 @@ def deliver(factory: sessionmaker[Session], workspace_id: int, now: datetime, ch
                     "content": content,
                     "sent_at": sent_at,
                     "external_ref": ref,
+                    "now": now,
                 }
                 for i, k, contact_id, content, sent_at, ref in session.execute(
                     select(

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 STANDARD_EVENTS: dict[str, str] = {
     "contact_added": "A customer added a staff member on WeCom (properties: `state` = channel code, `staff`).",
-    "contact_deleted": "A customer deleted the staff member, or the staff member deleted the customer.",
+    "contact_deleted": "A customer deleted the staff member, or the staff member deleted the customer "
+    "(properties: `staff`, `by` = staff or customer).",
+    "wecom_transfer_failed": "A WeCom 在职/离职继承 of the customer failed (properties: `staff` = the takeover "
+    "member, `reason` = customer_refused or customer_limit_exceed).",
     "message_received": "A message from the customer reached the brand (properties: `channel`, `msg_type`).",
     "message_sent": "A message went out to the customer (properties: `channel`, `content_type`).",
     "message_opened": "The customer opened a message or article (properties: `channel`, `content_type`).",
