@@ -26,6 +26,9 @@ from siyu.config import Settings, load_settings
 from siyu.kit.db import make_engine, make_sessionmaker
 from siyu.models import Base
 
+# The WeCom / WeChat stand-in and a workspace wired to it, for the wechat and channel tests.
+pytest_plugins = ["tests.wechat.standin_fixture", "tests.channel.wecom_fixture"]
+
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 POSTGRES_URL = os.environ.get("SIYU_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite", "postgresql"]

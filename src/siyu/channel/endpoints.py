@@ -3,23 +3,26 @@ channel API: settings of any installed channel, its schema and connection test, 
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy import select
 
 from siyu.auth.context import AuthContext
 from siyu.auth.dependencies import DbSession, require
 from siyu.auth.permissions import Permission
-from siyu.channel import callbacks
+from siyu.channel import callbacks, contact_ways, sending, views
 from siyu.channel.settings import OfficialAccountSettings, WeComSettings
 from siyu.channel.tasks import SYNC_JOB
 from siyu.dispatch import channels, plugins
 from siyu.errors import NotFound
 from siyu.kit.db import across_workspaces, transaction
+from siyu.kit.inputs import RowId
 from siyu.kit.time import utcnow
-from siyu.models import Workspace
+from siyu.models import ChannelCode, Workspace
+from siyu.wechat.client import WeComClient
 from siyu.worker.queue import enqueue
 
 router = APIRouter(tags=["channels"])
@@ -104,3 +107,76 @@ def start_sync(session: DbSession, ctx: Manager, full: bool = False) -> dict[str
     channels.settings_for(session, ctx.workspace_id, "wecom")
     job = enqueue(session, SYNC_JOB, {"full": True} if full else {}, workspace_id=ctx.workspace_id)
     return {"job_id": job.id, "full": full}
+
+
+# --- 渠道活码, staff and customer groups --------------------------------------------------------------------
+
+
+def _client(session: DbSession, ctx: AuthContext) -> WeComClient:
+    settings = channels.settings_for(session, ctx.workspace_id, "wecom")
+    assert isinstance(settings, WeComSettings)
+    return sending.client_for(settings)
+
+
+def code_out(code: ChannelCode, found: contact_ways.CodeStats | None) -> dict[str, Any]:
+    return {
+        "id": code.id,
+        "state": code.state,
+        "label": code.label,
+        "source": code.source,
+        "campaign": code.campaign,
+        "staff": code.staff or [],
+        "skip_verify": code.skip_verify,
+        "config_id": code.config_id,
+        "qr_code": code.qr_code,
+        "deleted": code.deleted_at is not None,
+        "stats": asdict(found) if found else asdict(contact_ways.CodeStats(code.state)),
+    }
+
+
+@router.get("/api/v1/wecom/contact-ways", summary="渠道活码 with what each brought (adds, deletions, retention)")
+def list_contact_ways(session: DbSession, ctx: Reader, days: Annotated[int, Query(ge=1, le=366)] = 30) -> list[Any]:
+    found = contact_ways.stats(session, ctx.workspace_id, utcnow(), days)
+    codes = session.scalars(select(ChannelCode).order_by(ChannelCode.id))
+    return [code_out(c, found.get(c.state)) for c in codes]
+
+
+@router.post("/api/v1/wecom/contact-ways", status_code=201, summary="Make a 渠道活码 in WeCom (add_contact_way)")
+def create_contact_way(data: contact_ways.ContactWayIn, session: DbSession, ctx: Manager) -> dict[str, Any]:
+    client = _client(session, ctx)
+    try:
+        return code_out(contact_ways.create(session, client, data), None)
+    finally:
+        client.close()
+
+
+@router.patch("/api/v1/wecom/contact-ways/{code_id}", summary="Change a 渠道活码 (update_contact_way)")
+def update_contact_way(
+    code_id: RowId, data: contact_ways.ContactWayPatch, session: DbSession, ctx: Manager
+) -> dict[str, Any]:
+    client = _client(session, ctx)
+    try:
+        code = contact_ways.update(session, client, code_id, data)
+    finally:
+        client.close()
+    return code_out(code, contact_ways.stats(session, ctx.workspace_id, utcnow()).get(code.state))
+
+
+@router.delete("/api/v1/wecom/contact-ways/{code_id}", status_code=204, summary="Take a 渠道活码 down")
+def delete_contact_way(code_id: RowId, session: DbSession, ctx: Manager) -> Response:
+    client = _client(session, ctx)
+    try:
+        contact_ways.delete(session, client, code_id, utcnow())
+    finally:
+        client.close()
+    return Response(status_code=204)
+
+
+@router.get("/api/v1/wecom/staff", summary="Staff members with their customer counts")
+def list_staff(session: DbSession, ctx: Reader) -> list[dict[str, Any]]:
+    return [asdict(s) for s in views.staff(session)]
+
+
+@router.get("/api/v1/wecom/groups", summary="Customer groups with member counts and activity")
+def list_groups(session: DbSession, ctx: Reader) -> list[dict[str, Any]]:
+    return [asdict(g) for g in views.groups(session, utcnow())]

@@ -57,6 +57,8 @@ NAV: Final[tuple[NavItem, ...]] = (
     NavItem("/journeys", N_("Journeys"), P.workspace_read, "flow"),
     NavItem("/deliveries", N_("Delivery ledger"), P.workspace_read, "audit"),
     NavItem("/tasks", N_("Staff tasks"), P.workspace_read, "jobs"),
+    NavItem("/channels", N_("Channels"), P.workspace_read, "settings"),
+    NavItem("/wecom", N_("WeCom"), P.workspace_read, "users"),
     NavItem("/imports", N_("Data import"), P.ingest_write, "upload"),
     NavItem("/exports", N_("Data export"), P.contacts_read, "download"),
     NavItem("/members", N_("Members and roles"), P.members_read, "users"),

@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from siyu.console.pages import (
     audit,
+    channels,
     contacts,
     home,
     imports,
@@ -27,6 +28,7 @@ _PAGES = (
     segments,
     tiers,
     journeys,
+    channels,
     imports,
     members,
     tokens,
