@@ -4,7 +4,6 @@ callback receiver that checks the signature and decrypts what the stand-in sends
 from __future__ import annotations
 
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -14,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from siyu.wechat.crypto import MsgCrypt, signature
+from siyu.wechat.crypto import CryptoError, MsgCrypt, parse_xml
 from siyu.wechat.standin import ManualClock, RunningStandIn, StandIn, serve_app, serve_in_thread
 
 CORPID = "wwstandintest0001"
@@ -52,42 +51,32 @@ class CallbackReceiver:
     ``script``: HTTP statuses to answer the next POSTs with (then 200); ``rejected``: bad signatures."""
 
     def __init__(self, token: str = TOKEN, aes_key: str = AES_KEY, receive_id: str = CORPID) -> None:
-        self.token = token
         self.crypt = MsgCrypt(token, aes_key, receive_id)
         self.received: list[str] = []
-        self.outer: list[ET.Element] = []
+        self.outer: list[dict[str, str]] = []  # the envelopes: ToUserName, Encrypt, AgentID
         self.script: list[int] = []
         self.rejected = 0
         self.url = ""
 
     def events(self) -> list[dict[str, str]]:
         """Each event's elements by tag (MemChangeList as its Items joined with commas)."""
-        parsed = []
-        for xml in self.received:
-            root = ET.fromstring(xml)
-            parsed.append({e.tag: ",".join(i.text or "" for i in e) if len(e) else (e.text or "") for e in root})
-        return parsed
-
-    def _signed(self, request: Request, encrypted: str) -> bool:
-        q = request.query_params
-        return q.get("msg_signature") == signature(self.token, q["timestamp"], q["nonce"], encrypted)
+        return [parse_xml(xml) for xml in self.received]
 
     async def endpoint(self, request: Request) -> Response:
-        if request.method == "GET":
-            echostr = request.query_params["echostr"]
-            if not self._signed(request, echostr):
-                self.rejected += 1
-                return PlainTextResponse("bad signature", 403)
-            return PlainTextResponse(self.crypt.decrypt(echostr))
-        outer = ET.fromstring(await request.body())
-        encrypted = outer.findtext("Encrypt") or ""
-        if not self._signed(request, encrypted):
+        q = request.query_params
+        try:
+            if request.method == "GET":
+                echo = self.crypt.verify_url(q["msg_signature"], q["timestamp"], q["nonce"], q["echostr"])
+                return PlainTextResponse(echo)
+            body = await request.body()
+            plain = self.crypt.decrypt_message(body, q["msg_signature"], q["timestamp"], q["nonce"])
+        except CryptoError:
             self.rejected += 1
             return PlainTextResponse("bad signature", 403)
         if self.script:
             return PlainTextResponse("", self.script.pop(0))
-        self.outer.append(outer)
-        self.received.append(self.crypt.decrypt(encrypted).decode())
+        self.outer.append(parse_xml(body))
+        self.received.append(plain.decode())
         return PlainTextResponse("")
 
 

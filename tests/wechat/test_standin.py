@@ -125,8 +125,8 @@ def test_customer_adds_sends_an_encrypted_callback(
     }
     assert "<FromUserName><![CDATA[sys]]></FromUserName>" in callback_receiver.received[0]
     outer = callback_receiver.outer[0]
-    assert outer.findtext("ToUserName") == CORPID
-    assert outer.findtext("AgentID") == "1000002"
+    assert outer["ToUserName"] == CORPID
+    assert outer["AgentID"] == "1000002"
     assert external_userid.startswith("wm")
     assert len(external_userid) == 30
     follow = wecom.get("externalcontact/get", external_userid=external_userid)["follow_user"][0]

@@ -10,7 +10,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
-from siyu.cli import admin, doctor, journeys, segments, server, transfer
+from siyu.cli import admin, dev, doctor, journeys, segments, server, transfer
 from siyu.cli.common import CliError, State
 from siyu.errors import SiyuError
 
@@ -44,6 +44,7 @@ journeys.register(app)
 app.add_typer(admin.user_app, name="user")
 app.add_typer(admin.token_app, name="token")
 app.add_typer(admin.workspace_app, name="workspace")
+app.add_typer(dev.dev_app, name="dev")
 
 
 def main() -> None:

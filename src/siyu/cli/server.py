@@ -200,6 +200,13 @@ def demo(
     reset: Annotated[
         bool, typer.Option("--reset", help="Delete the demo workspace's data and generate it again.")
     ] = False,
+    wecom: Annotated[
+        bool,
+        typer.Option(
+            "--wecom/--no-wecom",
+            help="With --serve: wire the workspace to a WeCom stand-in and play a customer scanning a 渠道活码.",
+        ),
+    ] = True,
 ) -> None:
     """Build the demo workspace and its owner login; with --serve, serve the console.
 
@@ -253,6 +260,16 @@ def demo(
     typer.secho(banner, fg="green", bold=True)
     typer.echo(note)
     if serve_after:
+        if wecom:
+            from siyu.cli import dev
+
+            engine, factory = open_store(settings)
+            flow = dev.start_demo_wecom(factory, ws_id, DEMO_SLUG, url)
+            typer.echo(
+                f"WeCom stand-in on {flow.url}: in 15 s a customer scans the 渠道活码 {dev.DEMO_STATE} "
+                "(see /wecom, /contacts, /journeys and /tasks)"
+            )
+            dev.play_later(factory, ws_id, flow, 15, typer.echo)
         serve(ctx)
 
 

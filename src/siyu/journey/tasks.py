@@ -115,6 +115,12 @@ def react(settings: Settings, factory: sessionmaker[Session], stop: threading.Ev
         return
     lake = lake_for(settings)
     seen: int | None = None
+    try:  # the newest event at start: what arrives from now on is news (the minutely tick has the rest)
+        with transaction(factory) as session:
+            read_only(session)
+            seen = pending(session, 2**62, utcnow())[1]
+    except Exception:
+        log.exception("journeys react")
     while not stop.wait(interval):
         try:
             with transaction(factory) as session:

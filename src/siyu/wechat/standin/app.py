@@ -306,7 +306,7 @@ def seed_demo_state(state: StandIn, callback_url: str | None = None) -> None:
     state.add_template("wxstandinmp000001", "TPL_SUBSCRIBE_EVENT", ["thing1", "time2"])
     for appid in ("wxstandinoa000001", "wxstandinmp000001"):
         for n in range(3):
-            state.add_user(appid, f"o{appid[-6:]}user{n}")
+            state.add_user(appid, f"o_{appid[9:11]}_user{n}")
 
 
 def main(host: str = "127.0.0.1", port: int = 8990, seed_demo: bool = True) -> None:
@@ -315,4 +315,6 @@ def main(host: str = "127.0.0.1", port: int = 8990, seed_demo: bool = True) -> N
     state.callbacks_async = True
     if seed_demo:
         seed_demo_state(state)
+        print(f"stand-in corp {DEMO_CORP} (secret {DEMO_SECRET}, token {DEMO_TOKEN}, EncodingAESKey {DEMO_AES_KEY})")
+    print(f"WeCom / WeChat stand-in on http://{host}:{port} (control API: /_standin/, summary: /_standin/state)")
     uvicorn.run(create_standin_app(state), host=host, port=port, log_level="info")
