@@ -129,6 +129,6 @@ def test_broadcast_forecast_send_ledger_and_tasks(tmp_path: Path) -> None:
     bad = siyu("channels", "set", "-w", "lanji", "email", str(settings), data_dir=data)
     assert bad.returncode != 0
     assert "email.from_address" in bad.stderr
-    unknown = siyu("channels", "set", "-w", "lanji", "sms", str(settings), data_dir=data)
+    unknown = siyu("channels", "set", "-w", "lanji", "telegraph", str(settings), data_dir=data)
     assert unknown.returncode != 0
     assert "channel" in unknown.stderr

@@ -105,6 +105,8 @@ class ApiClient:
     """The machinery shared by the WeCom and WeChat clients; subclasses say how a token is fetched."""
 
     path_prefix = "/cgi-bin/"
+    # answers that mean "this token is no longer good" beyond WeCom's 40014/42001
+    stale_token_codes: frozenset[int] = frozenset()
 
     def __init__(
         self,
@@ -169,7 +171,8 @@ class ApiClient:
             if errcode == 0:
                 return answer
             error = WeChatError(errcode, str(answer.get("errmsg", "")), path)
-            if error.action is Action.refresh_token and not refreshed:
+            stale = error.action is Action.refresh_token or errcode in self.stale_token_codes
+            if stale and not refreshed:
                 self.tokens.invalidate(self.key, token)
                 refreshed = True
                 continue
@@ -389,6 +392,10 @@ class WeComClient(ApiClient):
 
 class WeChatClient(ApiClient):
     """A 公众号 or 小程序 by appid: the stable access token and the message APIs."""
+
+    # WeChat answers 40001 ("access_token is invalid or not latest") for a replaced token: renewed once;
+    # a wrong AppSecret then fails at the token itself
+    stale_token_codes = frozenset({40001})
 
     def __init__(self, appid: str, secret: str, base_url: str = WECHAT_BASE, **options: Any) -> None:
         super().__init__(base_url, **options)

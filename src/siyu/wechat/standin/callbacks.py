@@ -78,6 +78,7 @@ def _deliver(state: StandIn, corp: Corp, event: dict[str, Any]) -> None:
     query = {"msg_signature": msg_signature, "timestamp": timestamp, "nonce": nonce}
     for attempt in range(1, state.callback_attempts + 1):
         status: int | str
+        started = time.monotonic()
         try:
             answer = httpx.post(
                 corp.callback_url,
@@ -98,6 +99,7 @@ def _deliver(state: StandIn, corp: Corp, event: dict[str, Any]) -> None:
                     "change_type": event.get("ChangeType", ""),
                     "attempt": attempt,
                     "status": status,
+                    "seconds": time.monotonic() - started,
                     "xml": event["xml"],
                 }
             )
