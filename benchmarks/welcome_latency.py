@@ -53,9 +53,7 @@ def main() -> None:
                         break
                     time.sleep(0.005)
                 latencies.append(time.monotonic() - started)
-                round_trips.extend(
-                    e["seconds"] for e in flow.state.callback_log[-1:] if e.get("seconds") is not None
-                )
+                round_trips.extend(e["seconds"] for e in flow.state.callback_log[-1:] if e.get("seconds") is not None)
         finally:
             flow.stop()
     latencies.sort()

@@ -123,3 +123,30 @@ def test_groups_and_the_sync_job(corp: Corp) -> None:
         assert (job.name, job.payload) == ("channel.wecom_sync", {"full": True})
     reader = httpx.Client(base_url=corp.siyu.url, headers=headers(corp, Permission.workspace_read))
     assert_problem(reader.post("/api/v1/wecom/sync"), 403, "permission_denied")
+
+
+def test_a_group_message_to_the_senders_groups_and_its_results(corp: Corp) -> None:
+    scopes = headers(corp, Permission.journeys_manage, Permission.workspace_read, Permission.channels_manage)
+    api = httpx.Client(base_url=corp.siyu.url, headers=scopes)
+    customer = corp.state.customer_adds(CORPID, "zhangsan")
+    first = corp.state.create_group(CORPID, "zhangsan", "会员群", members=[customer])
+    second = corp.state.create_group(CORPID, "zhangsan", "新品群", members=[customer])
+    corp.apply()
+    sent = api.post(
+        "/api/v1/wecom/group-messages",
+        json={"sender": "zhangsan", "content": {"text": "本周会员日，全场8折", "url": "https://brand.example/day"}},
+    )
+    assert sent.status_code == 201, sent.text
+    body = sent.json()
+    assert sorted(body["chat_ids"]) == sorted([first, second])
+    template = corp.state.corp(CORPID).templates[body["msgid"]]
+    assert template.chat_type == "group"
+    assert template.attachments[0]["link"]["url"] == "https://brand.example/day"
+    assert api.get(f"/api/v1/wecom/group-messages/{body['id']}").json()["sent"] == 0  # not confirmed yet
+    corp.state.members_confirm(body["msgid"])
+    after = api.get(f"/api/v1/wecom/group-messages/{body['id']}").json()
+    assert (after["sent"], after["pending"]) == (2, 0)
+    nobody = api.post("/api/v1/wecom/group-messages", json={"sender": "lisi", "content": {"text": "hi"}})
+    assert error_fields(assert_problem(nobody, 422, "invalid_input")) == ["sender"]
+    empty = api.post("/api/v1/wecom/group-messages", json={"sender": "zhangsan", "content": {"text": ""}})
+    assert "content.text" in error_fields(assert_problem(empty, 422, "invalid_input"))

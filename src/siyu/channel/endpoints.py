@@ -13,7 +13,7 @@ from sqlalchemy import select
 from siyu.auth.context import AuthContext
 from siyu.auth.dependencies import DbSession, require
 from siyu.auth.permissions import Permission
-from siyu.channel import callbacks, contact_ways, sending, views
+from siyu.channel import callbacks, contact_ways, group_messages, sending, views
 from siyu.channel.settings import OfficialAccountSettings, WeComSettings
 from siyu.channel.tasks import SYNC_JOB
 from siyu.dispatch import channels, plugins
@@ -28,6 +28,7 @@ from siyu.worker.queue import enqueue
 router = APIRouter(tags=["channels"])
 Reader = Annotated[AuthContext, Depends(require(Permission.workspace_read))]
 Manager = Annotated[AuthContext, Depends(require(Permission.channels_manage))]
+Sender = Annotated[AuthContext, Depends(require(Permission.journeys_manage))]
 Signed = Annotated[str, Query(max_length=200)]
 
 
@@ -180,3 +181,21 @@ def list_staff(session: DbSession, ctx: Reader) -> list[dict[str, Any]]:
 @router.get("/api/v1/wecom/groups", summary="Customer groups with member counts and activity")
 def list_groups(session: DbSession, ctx: Reader) -> list[dict[str, Any]]:
     return [asdict(g) for g in views.groups(session, utcnow())]
+
+
+@router.post("/api/v1/wecom/group-messages", status_code=201, summary="客户群群发: a staff member to their groups")
+def send_group_message(data: group_messages.GroupMessageIn, session: DbSession, ctx: Sender) -> dict[str, Any]:
+    client = _client(session, ctx)
+    try:
+        return group_messages.out(group_messages.send(session, client, data, utcnow()))
+    finally:
+        client.close()
+
+
+@router.get("/api/v1/wecom/group-messages/{message_id}", summary="A group message with WeCom's results, read now")
+def group_message(message_id: RowId, session: DbSession, ctx: Reader) -> dict[str, Any]:
+    client = _client(session, ctx)
+    try:
+        return group_messages.out(group_messages.refresh(session, client, message_id, utcnow()))
+    finally:
+        client.close()

@@ -8,7 +8,7 @@ from siyu.models.channel_code import ChannelCode
 from siyu.models.consent import ConsentRecord
 from siyu.models.console_session import ConsoleSession
 from siyu.models.contact import Contact
-from siyu.models.customer_group import CustomerGroup, CustomerGroupMember
+from siyu.models.customer_group import CustomerGroup, CustomerGroupMember, GroupMessage
 from siyu.models.event import Event
 from siyu.models.identity import Identity
 from siyu.models.import_run import ImportRun
@@ -39,6 +39,7 @@ __all__ = [
     "CustomerGroupMember",
     "Delivery",
     "Event",
+    "GroupMessage",
     "Identity",
     "ImportRun",
     "Job",

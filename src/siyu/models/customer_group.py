@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from siyu.kit.types import BigIntPK, UTCDateTime
+from siyu.kit.time import utcnow
+from siyu.kit.types import BigIntPK, JSONType, UTCDateTime
 from siyu.models.base import Base, IdMixin, TimestampMixin, WorkspaceScoped
 
 
@@ -51,3 +53,21 @@ class CustomerGroupMember(IdMixin, WorkspaceScoped, Base):
     join_scene: Mapped[int | None] = mapped_column(Integer, nullable=True)
     joined_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     left_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class GroupMessage(IdMixin, WorkspaceScoped, Base):
+    """A 客户群群发 (``add_msg_template`` with ``chat_type`` group): one staff member's message to the groups
+    they own. ``results`` is WeCom's answer per group (``get_groupmsg_send_result``: 0 not sent yet, 1 sent),
+    as last read at ``checked_at``."""
+
+    __tablename__ = "group_message"
+    __table_args__ = (UniqueConstraint("workspace_id", "msgid"),)
+
+    msgid: Mapped[str] = mapped_column(String(128), nullable=False)
+    sender: Mapped[str] = mapped_column(String(128), nullable=False)
+    chat_ids: Mapped[list[Any]] = mapped_column(JSONType, nullable=False)
+    content: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
+    refused: Mapped[list[Any]] = mapped_column(JSONType, nullable=False)
+    results: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
