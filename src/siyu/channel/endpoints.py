@@ -13,15 +13,15 @@ from sqlalchemy import select
 from siyu.auth.context import AuthContext
 from siyu.auth.dependencies import DbSession, require
 from siyu.auth.permissions import Permission
-from siyu.channel import callbacks, contact_ways, group_messages, sending, views
+from siyu.channel import callbacks, contact_ways, group_messages, sending, tag_push, views
 from siyu.channel.settings import OfficialAccountSettings, WeComSettings
-from siyu.channel.tasks import SYNC_JOB
+from siyu.channel.tasks import PUSH_TAGS_JOB, SYNC_JOB
 from siyu.dispatch import channels, plugins
 from siyu.errors import NotFound
 from siyu.kit.db import across_workspaces, transaction
 from siyu.kit.inputs import RowId
 from siyu.kit.time import utcnow
-from siyu.models import ChannelCode, Workspace
+from siyu.models import ChannelCode, Tag, Workspace
 from siyu.wechat.client import WeComClient
 from siyu.worker.queue import enqueue
 
@@ -199,3 +199,26 @@ def group_message(message_id: RowId, session: DbSession, ctx: Reader) -> dict[st
         return group_messages.out(group_messages.refresh(session, client, message_id, utcnow()))
     finally:
         client.close()
+
+
+@router.post("/api/v1/wecom/tag-groups/{group_id}/push", summary="Put a siyu tag group into WeCom's tag library")
+def push_tag_group(group_id: RowId, session: DbSession, ctx: Manager) -> dict[str, Any]:
+    client = _client(session, ctx)
+    try:
+        group = tag_push.push_group(session, client, group_id)
+    finally:
+        client.close()
+    tags = session.scalars(select(Tag).where(Tag.group_id == group.id).order_by(Tag.id))
+    return {
+        "id": group.id,
+        "name": group.name,
+        "wecom_group_id": group.wecom_group_id,
+        "tags": [{"id": t.id, "name": t.name, "wecom_tag_id": t.wecom_tag_id} for t in tags],
+    }
+
+
+@router.post("/api/v1/wecom/tags/push", status_code=202, summary="Mark on WeCom the tags siyu changed (a job)")
+def push_tag_marks(session: DbSession, ctx: Manager) -> dict[str, Any]:
+    channels.settings_for(session, ctx.workspace_id, "wecom")
+    job = enqueue(session, PUSH_TAGS_JOB, {}, workspace_id=ctx.workspace_id)
+    return {"job_id": job.id}

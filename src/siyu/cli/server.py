@@ -37,6 +37,7 @@ DEMO_PASSWORD = "siyu-demo-2026"  # noqa: S105 - the published login of the loca
 
 def prepare_store(settings: Settings) -> None:
     """Create the data folder, apply migrations and install the built-in schedules."""
+    from siyu.channel.tasks import install_schedules as install_channel_schedules
     from siyu.journey.tasks import install_schedules as install_journey_schedules
     from siyu.segment.tasks import install_schedules
     from siyu.worker import registry
@@ -51,6 +52,7 @@ def prepare_store(settings: Settings) -> None:
         install_system_schedules(session, settings.job_retention_days)
         install_schedules(session, settings)
         install_journey_schedules(session, settings)
+        install_channel_schedules(session, settings)
     engine.dispose()
 
 
