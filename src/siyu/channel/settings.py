@@ -8,9 +8,9 @@ value as its default: the platforms change them more often than their pages do.
 from __future__ import annotations
 
 import re
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from siyu.wechat.client import WECHAT_BASE, WECOM_BASE
 
@@ -23,6 +23,16 @@ def _http_url(value: str) -> str:
     if not value.startswith(("http://", "https://")):
         raise ValueError("an http:// or https:// URL")
     return value.rstrip("/")
+
+
+def _identifier(value: str) -> str:
+    if not _ID.match(value):
+        raise ValueError("letters, digits, - and _, at most 64")
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+Identifier = Annotated[str, AfterValidator(_identifier)]
 
 
 class _Callbacks(BaseModel):
@@ -50,10 +60,10 @@ class WeComSettings(_Callbacks):
     model_config = ConfigDict(extra="forbid", frozen=True)
     secrets: ClassVar[tuple[str, ...]] = ("secret", "token", "encoding_aes_key")
 
-    corpid: str = Field(description="The corp id (企业ID).")
+    corpid: Identifier = Field(description="The corp id (企业ID).")
     secret: str = Field(min_length=1, max_length=200, description="The self-built app's secret (客户联系).")
     agent_id: str | None = Field(None, max_length=32, description="That app's AgentId.")
-    api_base: str = Field(WECOM_BASE, max_length=500, description="The WeCom API (a stand-in's URL in tests).")
+    api_base: HttpUrl = Field(WECOM_BASE, max_length=500, description="The WeCom API (a stand-in's URL in tests).")
     timeout_seconds: float = Field(10.0, gt=0, le=60)
     max_attempts: int = Field(6, ge=1, le=20, description="Then the message is a dead letter.")
     per_minute: int = Field(600, ge=1, le=100_000, description="Ledger rows handed to WeCom a minute, at most.")
@@ -70,26 +80,14 @@ class WeComSettings(_Callbacks):
     poll_minutes: int = Field(5, ge=1, le=1440, description="How often 群发 results are asked for.")
     welcome_seconds: int = Field(20, ge=1, le=60, description="How long a welcome_code can be used.")
 
-    @field_validator("corpid")
-    @classmethod
-    def _corpid(cls, value: str) -> str:
-        if not _ID.match(value):
-            raise ValueError("letters, digits, - and _, at most 64")
-        return value
-
-    @field_validator("api_base")
-    @classmethod
-    def _base(cls, value: str) -> str:
-        return _http_url(value)
-
 
 class OfficialAccountSettings(_Callbacks):
     model_config = ConfigDict(extra="forbid", frozen=True)
     secrets: ClassVar[tuple[str, ...]] = ("secret", "token", "encoding_aes_key")
 
-    appid: str = Field(description="The 公众号's AppID.")
+    appid: Identifier = Field(description="The 公众号's AppID.")
     secret: str = Field(min_length=1, max_length=200, description="AppSecret.")
-    api_base: str = Field(WECHAT_BASE, max_length=500, description="The WeChat API (a stand-in's URL in tests).")
+    api_base: HttpUrl = Field(WECHAT_BASE, max_length=500, description="The WeChat API (a stand-in's URL in tests).")
     template_id: str | None = Field(
         None, max_length=128, description="Template of service notices; without one only 客服 messages are sent."
     )
@@ -100,18 +98,6 @@ class OfficialAccountSettings(_Callbacks):
     timeout_seconds: float = Field(10.0, gt=0, le=60)
     max_attempts: int = Field(6, ge=1, le=20)
     per_minute: int = Field(600, ge=1, le=100_000)
-
-    @field_validator("appid")
-    @classmethod
-    def _appid(cls, value: str) -> str:
-        if not _ID.match(value):
-            raise ValueError("letters, digits, - and _, at most 64")
-        return value
-
-    @field_validator("api_base")
-    @classmethod
-    def _base(cls, value: str) -> str:
-        return _http_url(value)
 
 
 class MiniProgramSettings(OfficialAccountSettings):
@@ -130,16 +116,11 @@ class SmsSettings(BaseModel):
     secrets: ClassVar[tuple[str, ...]] = ("api_key",)
 
     provider: Literal["http"] = "http"
-    url: str = Field(max_length=2000, description="Where messages are POSTed.")
-    status_url: str | None = Field(None, max_length=2000, description="The provider's status lookup.")
+    url: HttpUrl = Field(max_length=2000, description="Where messages are POSTed.")
+    status_url: HttpUrl | None = Field(None, max_length=2000, description="The provider's status lookup.")
     api_key: str = Field(min_length=1, max_length=500)
     sign: str = Field(min_length=2, max_length=20, description="The registered signature (签名), e.g. 【品牌】.")
     unsubscribe_hint: str = Field("拒收请回复R", max_length=20, description="Appended to marketing messages.")
     timeout_seconds: float = Field(10.0, gt=0, le=60)
     max_attempts: int = Field(6, ge=1, le=20)
     per_minute: int = Field(600, ge=1, le=100_000)
-
-    @field_validator("url", "status_url")
-    @classmethod
-    def _urls(cls, value: str | None) -> str | None:
-        return None if value is None else _http_url(value)

@@ -10,30 +10,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from siyu.auth.context import AuthContext
-from siyu.auth.permissions import Permission
-from siyu.channel import contact_ways, sending, sync
-from siyu.channel.settings import WeComSettings
-from siyu.dispatch import channels
-from siyu.journey import service as journeys
-from siyu.kit.db import transaction
-from siyu.models import ChannelCode, Journey
-from siyu.wechat.standin import StandIn, serve_app
-from siyu.wechat.standin import app as standin_app
-from siyu.wechat.standin.app import (
-    DEMO_AES_KEY,
-    DEMO_CORP,
-    DEMO_SECRET,
-    DEMO_TOKEN,
-    create_standin_app,
-    seed_demo_state,
-)
+if TYPE_CHECKING:  # the stand-in and the channel code load only when a command here runs
+    from siyu.wechat.standin import StandIn
 
 dev_app = typer.Typer(help="Developer tools: the WeCom / WeChat stand-in.", no_args_is_help=True)
 
@@ -84,6 +67,9 @@ def wecom_standin(
 ) -> None:
     """Serve the WeCom / WeChat stand-in (documented paths, payloads, error codes; control API under
     /_standin/) until interrupted."""
+    from siyu.wechat.standin import app as standin_app
+    from siyu.wechat.standin.app import DEMO_AES_KEY, DEMO_CORP, DEMO_SECRET, DEMO_TOKEN
+
     typer.echo(
         f"WeCom stand-in on http://{host}:{port} — corp {DEMO_CORP}, secret {DEMO_SECRET}, "
         f"token {DEMO_TOKEN}, EncodingAESKey {DEMO_AES_KEY}"
@@ -101,6 +87,26 @@ class DemoWeCom:
 def start_demo_wecom(factory: sessionmaker[Session], workspace_id: int, slug: str, siyu_url: str) -> DemoWeCom:
     """A stand-in in this process, the workspace's WeCom channel pointing at it (its callbacks at siyu's
     endpoint), a first sync, the demo 渠道活码 and the welcome SOP (published once)."""
+    from sqlalchemy import select
+
+    from siyu.auth.context import AuthContext
+    from siyu.auth.permissions import Permission
+    from siyu.channel import contact_ways, sending, sync
+    from siyu.channel.settings import WeComSettings
+    from siyu.dispatch import channels
+    from siyu.journey import service as journeys
+    from siyu.kit.db import transaction
+    from siyu.models import ChannelCode, Journey
+    from siyu.wechat.standin import StandIn, serve_app
+    from siyu.wechat.standin.app import (
+        DEMO_AES_KEY,
+        DEMO_CORP,
+        DEMO_SECRET,
+        DEMO_TOKEN,
+        create_standin_app,
+        seed_demo_state,
+    )
+
     state = StandIn()
     state.callbacks_async = True
     seed_demo_state(state, f"{siyu_url}/callbacks/wecom/{slug}")
@@ -143,6 +149,8 @@ def play_demo_scan(
     factory: sessionmaker[Session], workspace_id: int, demo: DemoWeCom, say: Callable[[str], None], timeout: float = 20
 ) -> float | None:
     """A customer scans the demo code; returns the seconds until their welcome message reached WeCom."""
+    from siyu.wechat.standin.app import DEMO_CORP
+
     started = time.monotonic()
     external = demo.state.customer_adds(DEMO_CORP, "zhangsan", state_code=DEMO_STATE, name="演示新客")
     while time.monotonic() - started < timeout:

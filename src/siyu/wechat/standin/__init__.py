@@ -9,7 +9,8 @@ from siyu.wechat.standin.app import (
     serve_app,
     serve_in_thread,
 )
-from siyu.wechat.standin.state import ApiError, ManualClock, StandIn
+from siyu.wechat.standin.records import ApiError, ManualClock
+from siyu.wechat.standin.state import StandIn
 
 __all__ = [
     "ApiError",

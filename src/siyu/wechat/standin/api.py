@@ -3,13 +3,12 @@ the state's lock with the caller's corp or app and answers the JSON body (less e
 
 from __future__ import annotations
 
-import base64
-import binascii
 import secrets
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from siyu.wechat.standin.state import (
+from siyu.wechat.standin.params import _content, _ids, _limit, _text, page
+from siyu.wechat.standin.records import (
     ApiError,
     App,
     Corp,
@@ -17,11 +16,11 @@ from siyu.wechat.standin.state import (
     Recipient,
     Relation,
     SenderTask,
-    StandIn,
     Tag,
     TagGroup,
     new_id,
 )
+from siyu.wechat.standin.state import StandIn
 
 T = TypeVar("T")
 Query = Mapping[str, str]
@@ -46,71 +45,6 @@ FIELD_LIMITS = {
     "name": 10,
     "phrase": 5,
 }
-
-
-# --- helpers -----------------------------------------------------------------------------------------
-
-
-def _cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"standin:{offset}".encode()).decode().rstrip("=")
-
-
-def page(items: list[T], cursor: str | None, limit: int) -> tuple[list[T], str]:
-    """One page of ``items`` and the opaque cursor of the next ("" on the last page)."""
-    start = 0
-    if cursor:
-        try:
-            start = int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split(":")[1])
-        except (ValueError, IndexError, binascii.Error):
-            raise ApiError(40058, "invalid cursor") from None
-    end = start + limit
-    return items[start:end], _cursor(end) if end < len(items) else ""
-
-
-def _limit(body: Body, default: int, maximum: int) -> int:
-    value = body.get("limit") or default
-    if not isinstance(value, int) or not 1 <= value <= maximum:
-        raise ApiError(40058, f"limit must be 1..{maximum}")
-    return value
-
-
-def _text(body: Body, key: str, maximum: int, required: bool = False) -> str:
-    value = body.get(key)
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str) or (required and not value):
-        raise ApiError(40058, f"{key} is required")
-    if len(value) > maximum:
-        raise ApiError(40058, f"{key} longer than {maximum} characters")
-    return value
-
-
-def _ids(body: Body, key: str) -> list[str]:
-    value = body.get(key) or []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ApiError(40058, f"{key} must be a list of strings")
-    return value
-
-
-def _attachments(body: Body) -> list[dict[str, Any]]:
-    attachments = body.get("attachments") or []
-    if not isinstance(attachments, list):
-        raise ApiError(40058, "attachments must be a list")
-    if len(attachments) > 9:
-        raise ApiError(41064, "at most 9 attachments")
-    for attachment in attachments:
-        if not isinstance(attachment, dict) or attachment.get("msgtype") not in ATTACHMENT_TYPES:
-            raise ApiError(41065)
-    return attachments
-
-
-def _content(body: Body) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-    text, attachments = body.get("text"), _attachments(body)
-    if text is not None and not (isinstance(text, dict) and isinstance(text.get("content"), str)):
-        raise ApiError(40058, "text.content must be a string")
-    if not (text and text["content"]) and not attachments:
-        raise ApiError(40058, "text or attachments is required")
-    return text, attachments
 
 
 # --- staff and customers -----------------------------------------------------------------------------
@@ -608,82 +542,6 @@ def groupchat_get(s: StandIn, corp: Corp, q: Query, b: Body) -> Body:
     }
 
 
-# --- 公众号 / 小程序 ---------------------------------------------------------------------------------------
-
-
-def _record(s: StandIn, kind: str, app: App, openid: str, template_id: str | None, data: Any) -> None:
-    s.sent.append(
-        {"kind": kind, "appid": app.appid, "openid": openid, "template_id": template_id, "data": data, "at": s.clock()}
-    )
-
-
-def custom_send(s: StandIn, app: App, q: Query, b: Body) -> Body:
-    user = s.mp_user(app, str(b.get("touser") or ""))
-    msgtype = b.get("msgtype")
-    if msgtype not in CUSTOM_TYPES or not isinstance(b.get(msgtype), dict):
-        raise ApiError(40008)
-    now = s.clock()
-    # The window that closes first is used first.
-    open_ = sorted(
-        (g for g in user.grants.values() if g.expires_at > now and g.remaining > 0), key=lambda g: g.expires_at
-    )
-    if not open_:
-        raise ApiError(45015)
-    open_[0].remaining -= 1
-    _record(s, "custom", app, user.openid, None, {msgtype: b[msgtype]})
-    return {}
-
-
-def template_send(s: StandIn, app: App, q: Query, b: Body) -> Body:
-    if app.kind != "official_account":
-        raise ApiError(48001, "template messages are for 服务号")
-    user = s.mp_user(app, str(b.get("touser") or ""))
-    template_id = str(b.get("template_id") or "")
-    if template_id not in app.templates:
-        raise ApiError(40037)
-    client_msg_id = b.get("client_msg_id")
-    if client_msg_id and client_msg_id in app.client_msg_ids:
-        return {"msgid": app.client_msg_ids[client_msg_id]}
-    data = b.get("data") or {}
-    if not isinstance(data, dict):
-        raise ApiError(47001)
-    # Since 2023-05 each keyword value is cut to 20 characters, line breaks removed, without an error.
-    kept = {
-        k: {"value": str((v or {}).get("value", "")).replace("\n", "")[:20]}
-        for k, v in data.items()
-        if isinstance(v, dict)
-    }
-    msgid = s.next_msgid()
-    if client_msg_id:
-        app.client_msg_ids[client_msg_id] = msgid
-    _record(s, "template", app, user.openid, template_id, kept)
-    s.sent[-1] |= {"msgid": msgid, "url": b.get("url"), "miniprogram": b.get("miniprogram")}
-    return {"msgid": msgid}
-
-
-def subscribe_send(s: StandIn, app: App, q: Query, b: Body) -> Body:
-    if app.kind != "miniprogram":
-        raise ApiError(48001, "subscribe/send is for 小程序 (公众号: subscribe/bizsend)")
-    user = s.mp_user(app, str(b.get("touser") or ""))
-    template_id = str(b.get("template_id") or "")
-    if template_id not in app.templates:
-        raise ApiError(40037)
-    data = b.get("data") or {}
-    if not isinstance(data, dict) or not data:
-        raise ApiError(47003, "data is required")
-    for key, value in data.items():
-        text = str((value or {}).get("value", "")) if isinstance(value, dict) else ""
-        kind = key.rstrip("0123456789")
-        if len(text) > FIELD_LIMITS.get(kind, 10**6):
-            raise ApiError(47003, f"data.{key}.value longer than {FIELD_LIMITS[kind]}")
-    if user.subscriptions[template_id] <= 0:
-        raise ApiError(43101)
-    user.subscriptions[template_id] -= 1
-    _record(s, "subscribe", app, user.openid, template_id, data)
-    s.sent[-1] |= {"page": b.get("page"), "miniprogram_state": b.get("miniprogram_state", "formal")}
-    return {}
-
-
 WECOM: dict[str, tuple[str, WeComCall]] = {
     "user/get": ("GET", user_get),
     "externalcontact/get_follow_user_list": ("GET", follow_user_list),
@@ -710,11 +568,6 @@ WECOM: dict[str, tuple[str, WeComCall]] = {
     "externalcontact/remind_groupmsg_send": ("POST", remind_groupmsg_send),
     "externalcontact/groupchat/list": ("POST", groupchat_list),
     "externalcontact/groupchat/get": ("POST", groupchat_get),
-}
-APPS: dict[str, AppCall] = {
-    "message/custom/send": custom_send,
-    "message/template/send": template_send,
-    "message/subscribe/send": subscribe_send,
 }
 # Data-heavy endpoints that WeCom limits by concurrency (45033).
 CONCURRENT = frozenset({"externalcontact/list", "externalcontact/batch/get_by_user", "externalcontact/groupchat/list"})

@@ -20,8 +20,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from siyu.wechat.standin import api
-from siyu.wechat.standin.state import ApiError, StandIn
+from siyu.wechat.standin import api, mp_api
+from siyu.wechat.standin.records import ApiError
+from siyu.wechat.standin.state import StandIn
 
 PHONE = re.compile(r"^(\+?86)?1[3-9]\d{9}$")
 HOOKS = frozenset(
@@ -124,7 +125,7 @@ def _answer(state: StandIn, method: str, path: str, query: Mapping[str, str], ra
     if path in ("gettoken", "token", "stable_token"):
         time.sleep(fault.delay if fault else 0)
         return _token(state, path, query, body)
-    wecom, app_call = api.WECOM.get(path), api.APPS.get(path)
+    wecom, app_call = api.WECOM.get(path), mp_api.APPS.get(path)
     if wecom is None and app_call is None:
         return JSONResponse({"errcode": 404, "errmsg": f"no such api: /cgi-bin/{path}"}, 404)
     expected = wecom[0] if wecom else "POST"

@@ -14,7 +14,8 @@ import httpx
 from siyu.wechat.crypto import MsgCrypt, signature
 
 if TYPE_CHECKING:
-    from siyu.wechat.standin.state import Corp, StandIn
+    from siyu.wechat.standin.records import Corp
+    from siyu.wechat.standin.state import StandIn
 
 
 class Plain(str):
