@@ -11,6 +11,7 @@ from siyu.kit.db import transaction
 from siyu.models import (
     CallbackReceipt,
     Contact,
+    ContactTag,
     CustomerGroup,
     CustomerGroupMember,
     Event,
@@ -164,3 +165,27 @@ def test_tag_changes_read_the_library_again(corp: Corp) -> None:
     corp.state.admin_deletes_tag(CORPID, ids[1])
     corp.apply()
     assert count(corp, Tag) == 1
+
+
+def test_half_adds_edits_and_failed_transfers(corp: Corp) -> None:
+    external = corp.state.customer_adds(CORPID, "zhangsan", state_code="store-sh-01", half=True)
+    corp.apply()
+    with transaction(corp.factory, workspace_id=corp.workspace_id) as session:
+        assert session.scalars(select(StaffRelation)).one().status == "half"  # not accepted yet
+        event = session.scalars(select(Event).where(Event.name == "contact_added")).one()
+        assert event.properties["half"] is True
+    tags = corp.state.admin_adds_tag(CORPID, "意向", ["高意向"])
+    corp.apply()
+    corp.state.staff_edits_customer(CORPID, "zhangsan", external, remark="老客户", add_tags=tags)
+    corp.apply()
+    with transaction(corp.factory, workspace_id=corp.workspace_id) as session:
+        relation = session.scalars(select(StaffRelation)).one()
+        assert relation.remark == "老客户"
+        tag = session.scalars(select(Tag).where(Tag.name == "高意向")).one()
+        holders = session.scalars(select(ContactTag).where(ContactTag.tag_id == tag.id)).all()
+        assert [(h.contact_id, h.source) for h in holders] == [(relation.contact_id, "wecom")]
+    corp.state.transfer_fails(CORPID, "lisi", external, reason="customer_refused")
+    corp.apply()
+    with transaction(corp.factory, workspace_id=corp.workspace_id) as session:
+        failed = session.scalars(select(Event).where(Event.name == "wecom_transfer_failed")).one()
+        assert failed.properties == {"staff": "lisi", "reason": "customer_refused"}

@@ -108,3 +108,20 @@ def test_wechat_renews_a_replaced_token_on_40001(standin: StandInFixture) -> Non
     mp.send_custom({"touser": "o-1", "msgtype": "text", "text": {"content": "你好"}})
     assert mp.tokens.fetches == 2
     assert [m["kind"] for m in standin.state.sent] == ["custom"]
+
+
+def test_access_tokens_never_reach_the_logs() -> None:
+    import logging
+
+    from siyu.kit.logging import configure_logging
+
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    try:
+        configure_logging("DEBUG")
+        # httpx logs each URL (with ?access_token=…) at INFO: kept quiet whatever siyu's level
+        assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
+        assert not logging.getLogger("httpcore").isEnabledFor(logging.INFO)
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])

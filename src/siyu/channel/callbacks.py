@@ -231,7 +231,8 @@ def _contact_change(
         elif mine is not None and message.get("State"):
             mine.state = message["State"]
         person = {**customer["external_contact"], "external_userid": external}
-        ids = wecom.upsert_customers(session, ctx, corpid, [(person, follows)])
+        half = frozenset({(userid, external)}) if change == "add_half_external_contact" else frozenset()
+        ids = wecom.upsert_customers(session, ctx, corpid, [(person, follows)], half)
         contact_id = ids.get(external)
         if contact_id is None or change == "edit_external_contact":
             return

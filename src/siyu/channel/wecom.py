@@ -98,11 +98,16 @@ class Follow:
 
 
 def upsert_customers(
-    session: Session, ctx: BatchContext, corpid: str, customers: list[tuple[dict[str, Any], list[Follow]]]
+    session: Session,
+    ctx: BatchContext,
+    corpid: str,
+    customers: list[tuple[dict[str, Any], list[Follow]]],
+    half: frozenset[tuple[str, str]] = frozenset(),
 ) -> dict[str, int]:
     """Customers as ``externalcontact/get`` describes them (``external_contact``) with their follow users:
-    contacts (found by external_userid, or by unionid, or made), the staff members, the relations and the
-    corp tags. Returns external_userid → contact id."""
+    contacts (found by external_userid, or by unionid, or made), the staff members, the relations (new ones
+    named in ``half`` — (userid, external_userid) — are not accepted yet) and the corp tags. Returns
+    external_userid → contact id."""
     records = []
     for person, follows in customers:
         identities: dict[str, str | int] = {key_name(corpid): person["external_userid"]}
@@ -138,7 +143,9 @@ def upsert_customers(
         if contact is not None and contact.first_source is None:
             contact.first_source = "wecom"
         for follow in follows:
-            relate(session, staff[follow.userid], contact_id, person["external_userid"], follow, ctx.now)
+            external = person["external_userid"]
+            status = "half" if (follow.userid, external) in half else "active"
+            relate(session, staff[follow.userid], contact_id, external, follow, ctx.now, status=status)
     _mark_tags(session, corpid, ids, customers, ctx.now)
     return ids
 

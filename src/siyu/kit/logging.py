@@ -50,3 +50,7 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     logging.getLogger("uvicorn.access").disabled = True  # our middleware logs requests with ids
     # Alembic announces its context on every /readyz schema check; only its warnings matter here.
     logging.getLogger("alembic").setLevel(max(logging.getLevelName(level), logging.WARNING))
+    # httpx logs every request's URL at INFO, and WeCom and WeChat take the access token in the query
+    # string: a token must never reach the logs.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(logging.getLevelName(level), logging.WARNING))
