@@ -231,13 +231,13 @@ def _contact_change(
         elif mine is not None and message.get("State"):
             mine.state = message["State"]
         person = {**customer["external_contact"], "external_userid": external}
-        half = frozenset({(userid, external)}) if change == "add_half_external_contact" else frozenset()
-        ids = wecom.upsert_customers(session, ctx, corpid, [(person, follows)], half)
+        half = change == "add_half_external_contact"
+        pending = frozenset({(userid, external)}) if half else frozenset()
+        ids = wecom.upsert_customers(session, ctx, corpid, [(person, follows)], pending)
         contact_id = ids.get(external)
         if contact_id is None or change == "edit_external_contact":
             return
         staff = wecom.upsert_staff(session, userid)
-        half = change == "add_half_external_contact"
         relation = wecom.relate(
             session,
             staff,
