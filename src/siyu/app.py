@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from siyu import __version__, problems
 from siyu.audit.endpoints import router as audit_router
 from siyu.auth.endpoints import router as auth_router
+from siyu.channel.endpoints import callback_router
 from siyu.channel.endpoints import router as channel_router
 from siyu.config import Settings, load_settings
 from siyu.console import STATIC_DIR
@@ -61,6 +62,9 @@ API_ROUTERS = (
     channel_router,
 )
 
+# Routes outside the API that callers reach without siyu credentials; each checks its request's signature.
+SIGNED_ROUTERS = (callback_router,)
+
 
 def create_app(settings: Settings | None = None, *, start_worker: bool | None = None) -> FastAPI:
     settings = settings or load_settings()
@@ -99,7 +103,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
     app.state.lake = lake_for(settings)
 
     problems.install(app)
-    for router in (ops_router, *API_ROUTERS, console_router):
+    for router in (ops_router, *SIGNED_ROUTERS, *API_ROUTERS, console_router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -21,7 +21,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from siyu.app import API_ROUTERS
+from siyu.app import API_ROUTERS, SIGNED_ROUTERS
 from siyu.auth.dependencies import SESSION_COOKIE, RequirePermission, authenticated
 from siyu.auth.permissions import Permission, Role, permissions_for
 from siyu.kit.db import transaction
@@ -200,6 +200,15 @@ def test_every_route_is_guarded_or_listed_public(method: str, path: str) -> None
         assert guard == PUBLIC, f"{method} {path} is listed public but is guarded by {guard}"
     else:
         assert guard != PUBLIC, f"{method} {path} has no permission check and is not in PUBLIC_ROUTES"
+
+
+def test_signed_routes_live_outside_the_api_and_take_no_credentials() -> None:
+    """WeCom and WeChat call the callback routes with a signature, not a siyu session or token."""
+    signed = [route for router in SIGNED_ROUTERS for route in router.routes if isinstance(route, APIRoute)]
+    assert {route.path for route in signed} == {"/callbacks/wecom/{slug}", "/callbacks/official_account/{slug}"}
+    for route in signed:
+        assert not route.path.startswith("/api/")
+        assert guard_of(route) == PUBLIC
 
 
 def test_public_allow_list_names_real_routes() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select, update
@@ -21,7 +22,11 @@ from tests.factories import create_workspace
 from tests.wechat.standin_fixture import StandInFixture
 
 MP, MINI = "wxofficial0000001", "wxmini000000001"
-NOW = datetime.now(UTC)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+# Noon in Shanghai on the latest day that has had one: far from the default quiet hours (22:00 to the morning), which
+# would defer the marketing messages if the test ran at night there.
+_noon = datetime.now(SHANGHAI).replace(hour=12, minute=0, second=0, microsecond=0)
+NOW = (_noon if _noon <= datetime.now(SHANGHAI) else _noon - timedelta(days=1)).astimezone(UTC)
 
 
 @dataclass

@@ -26,6 +26,8 @@ from siyu.wechat.client import WeComClient
 from siyu.worker.queue import enqueue
 
 router = APIRouter(tags=["channels"])
+# WeCom and WeChat call these with no siyu credentials: each request is checked by its signature.
+callback_router = APIRouter(tags=["callbacks"])
 Reader = Annotated[AuthContext, Depends(require(Permission.workspace_read))]
 Manager = Annotated[AuthContext, Depends(require(Permission.channels_manage))]
 Sender = Annotated[AuthContext, Depends(require(Permission.journeys_manage))]
@@ -42,7 +44,7 @@ def _workspace(request: Request, slug: str, channel: str) -> tuple[int, Any]:
         return workspace_id, channels.settings_for(session, workspace_id, channel)
 
 
-@router.get("/callbacks/wecom/{slug}", response_class=PlainTextResponse, summary="WeCom's callback URL check")
+@callback_router.get("/callbacks/wecom/{slug}", response_class=PlainTextResponse, summary="WeCom's callback URL check")
 def wecom_url_check(
     request: Request, slug: str, msg_signature: Signed, timestamp: Signed, nonce: Signed, echostr: Signed
 ) -> PlainTextResponse:
@@ -53,7 +55,7 @@ def wecom_url_check(
     return PlainTextResponse(plain)
 
 
-@router.post("/callbacks/wecom/{slug}", response_class=PlainTextResponse, summary="WeCom's callbacks")
+@callback_router.post("/callbacks/wecom/{slug}", response_class=PlainTextResponse, summary="WeCom's callbacks")
 async def wecom_callback(
     request: Request, slug: str, msg_signature: Signed, timestamp: Signed, nonce: Signed
 ) -> PlainTextResponse:
@@ -66,7 +68,7 @@ async def wecom_callback(
     return PlainTextResponse("")  # an empty 200 tells WeCom it arrived
 
 
-@router.get("/callbacks/official_account/{slug}", response_class=PlainTextResponse, summary="公众号 URL check")
+@callback_router.get("/callbacks/official_account/{slug}", response_class=PlainTextResponse, summary="公众号 URL check")
 def mp_url_check(
     request: Request, slug: str, signature: Signed, timestamp: Signed, nonce: Signed, echostr: Signed
 ) -> PlainTextResponse:
@@ -75,7 +77,7 @@ def mp_url_check(
     return PlainTextResponse(callbacks.verify_mp_url(settings, signature, timestamp, nonce, echostr))
 
 
-@router.post("/callbacks/official_account/{slug}", response_class=PlainTextResponse, summary="公众号 pushes")
+@callback_router.post("/callbacks/official_account/{slug}", response_class=PlainTextResponse, summary="公众号 pushes")
 async def mp_callback(request: Request, slug: str) -> PlainTextResponse:
     body = await request.body()
     workspace_id, settings = _workspace(request, slug, "official_account")
