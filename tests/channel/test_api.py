@@ -102,6 +102,19 @@ def test_a_channel_code_made_in_wecom_attributes_its_customers(corp: Corp) -> No
     )
     assert_problem(again, 409, "conflict")
     assert len(corp.state.corp(CORPID).contact_ways) == before
+    # WeCom refusing to make one leaves no row behind
+    corp.state.inject("add_contact_way", errcode=40058)
+    refused = api.post("/api/v1/wecom/contact-ways", json={"label": "y", "source": "ad", "staff": ["zhangsan"]})
+    assert_problem(refused, 502, "channel_unreachable")
+    assert [c["state"] for c in api.get("/api/v1/wecom/contact-ways").json()] == ["store-sh-01", "live-1212"]
+    # a 单人 code cannot become a 多人 one (WeCom fixes the type when the code is made)
+    corp.state.customer_adds(CORPID, "lisi")
+    corp.apply()
+    widened = api.patch(f"/api/v1/wecom/contact-ways/{code['id']}", json={"staff": ["zhangsan", "lisi"]})
+    assert error_fields(assert_problem(widened, 422, "invalid_input")) == ["staff"]
+    renamed = api.patch(f"/api/v1/wecom/contact-ways/{code['id']}", json={"label": "直播间新人码"})
+    assert renamed.status_code == 200, renamed.text
+    assert corp.state.corp(CORPID).contact_ways[code["config_id"]]["remark"] == "直播间新人码"
     assert api.delete(f"/api/v1/wecom/contact-ways/{code['id']}").status_code == 204
     assert code["config_id"] not in corp.state.corp(CORPID).contact_ways
 
@@ -142,10 +155,17 @@ def test_a_group_message_to_the_senders_groups_and_its_results(corp: Corp) -> No
     template = corp.state.corp(CORPID).templates[body["msgid"]]
     assert template.chat_type == "group"
     assert template.attachments[0]["link"]["url"] == "https://brand.example/day"
-    assert api.get(f"/api/v1/wecom/group-messages/{body['id']}").json()["sent"] == 0  # not confirmed yet
+    refresh = f"/api/v1/wecom/group-messages/{body['id']}/refresh"
+    assert api.post(refresh).json()["sent"] == 0  # not confirmed yet
     corp.state.members_confirm(body["msgid"])
-    after = api.get(f"/api/v1/wecom/group-messages/{body['id']}").json()
+    calls = corp.state.calls["externalcontact/get_groupmsg_send_result"]
+    assert calls > 0
+    stored = api.get(f"/api/v1/wecom/group-messages/{body['id']}").json()
+    assert stored["sent"] == 0  # reading shows what was last read, and asks WeCom nothing
+    assert corp.state.calls["externalcontact/get_groupmsg_send_result"] == calls
+    after = api.post(refresh).json()
     assert (after["sent"], after["pending"]) == (2, 0)
+    assert api.get(f"/api/v1/wecom/group-messages/{body['id']}").json()["sent"] == 2
     nobody = api.post("/api/v1/wecom/group-messages", json={"sender": "lisi", "content": {"text": "hi"}})
     assert error_fields(assert_problem(nobody, 422, "invalid_input")) == ["sender"]
     empty = api.post("/api/v1/wecom/group-messages", json={"sender": "zhangsan", "content": {"text": ""}})

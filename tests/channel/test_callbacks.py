@@ -5,8 +5,10 @@ signatures and wrong corps refused with nothing stored, deletions, customer grou
 from __future__ import annotations
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
+from siyu.channel import callbacks
 from siyu.kit.db import transaction
 from siyu.models import (
     CallbackReceipt,
@@ -189,3 +191,29 @@ def test_half_adds_edits_and_failed_transfers(corp: Corp) -> None:
     with transaction(corp.factory, workspace_id=corp.workspace_id) as session:
         failed = session.scalars(select(Event).where(Event.name == "wecom_transfer_failed")).one()
         assert failed.properties == {"staff": "lisi", "reason": "customer_refused"}
+
+
+def test_a_receipt_that_cannot_be_applied_does_not_hold_up_the_rest(
+    corp: Corp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A callback siyu fails on (a bug, a payload it does not expect) is kept with its error; the ones after
+    it are applied, so welcome codes behind it do not run out while it is retried."""
+    corp.state.customer_adds(CORPID, "zhangsan", name="第一位")
+    corp.state.customer_adds(CORPID, "zhangsan", name="第二位")
+    real = callbacks._contact_change
+    calls = []
+
+    def first_fails(*args: object, **kwargs: object) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyError("UserID")
+        real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(callbacks, "_contact_change", first_fails)
+    assert corp.apply() == 2
+    with transaction(corp.factory, workspace_id=corp.workspace_id) as session:
+        receipts = session.scalars(select(CallbackReceipt).order_by(CallbackReceipt.id)).all()
+        assert [r.processed_at is not None for r in receipts] == [True, True]
+        assert receipts[0].error == "failed: KeyError: 'UserID'"
+        assert receipts[1].error is None
+        assert [c.nickname for c in session.scalars(select(Contact))] == ["第二位"]

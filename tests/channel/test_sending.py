@@ -148,6 +148,36 @@ def test_a_task_whose_answer_was_lost_is_found_again_not_made_twice(corp: Corp) 
     assert {ref for _, ref in final.values()} == set(corp.state.corp(CORPID).templates)
 
 
+def test_a_lost_task_is_told_apart_from_another_with_the_same_sender_and_text(corp: Corp) -> None:
+    """One broadcast, two tasks with one sender and one text: the second's answer is lost. Reconciling it
+    finds it by its recipients — WeCom's API tasks carry no creator, and the first task's msgid is not its."""
+    contacts = customers(corp, 4)
+    now = datetime.now(UTC)
+    queue(corp, contacts[:2], tag="first")
+    calling.deliver(corp.factory, corp.workspace_id, now, corp.channel())
+    queue(corp, contacts[2:], tag="second")
+    corp.state.inject("add_msg_template", delay=1.5)
+    slow = sending.WeComChannel(corp.client(timeout=0.5, sleep=lambda s: None))
+    assert calling.deliver(corp.factory, corp.workspace_id, now, slow).unknown == 2
+    time.sleep(1.2)  # the stand-in finishes making the task after the client gave up
+    calling.deliver(corp.factory, corp.workspace_id, now + timedelta(minutes=1), corp.channel())
+    templates = corp.state.corp(CORPID).templates
+    assert len(templates) == 2  # never made a third time
+    with transaction(corp.factory, workspace_id=corp.workspace_id) as session:
+        externals = sending.external_ids(session, contacts)
+    msgid_of = {
+        target.target: msgid
+        for msgid, t in templates.items()
+        for task in t.tasks.values()
+        for target in task.recipients
+    }
+    final = statuses(corp)
+    for contact in contacts:
+        status, ref = final[contact]
+        assert status == "handed_to_staff"
+        assert ref == msgid_of[externals[contact]]
+
+
 def test_the_welcome_message_goes_once_inside_its_window(corp: Corp) -> None:
     contacts = customers(corp, 2)
     queue(corp, contacts, channel="wecom_welcome", text="欢迎！送你一张新人券")

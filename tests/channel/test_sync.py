@@ -17,6 +17,7 @@ from siyu.models import (
     ContactTag,
     CustomerGroup,
     CustomerGroupMember,
+    Event,
     StaffMember,
     StaffRelation,
     Tag,
@@ -127,3 +128,49 @@ def test_a_sync_broken_off_and_run_again_ends_like_one_clean_sync(corp: Corp) ->
     report = run(corp, corp.workspace_id)
     assert report.mode == "full"  # the broken one never finished
     assert snapshot(corp.factory, corp.workspace_id) == clean
+
+
+def test_tags_split_over_pages_stay_and_unlicensed_members_keep_their_customers(corp: Corp) -> None:
+    """A customer's follows reach siyu on different pages (and staff batches): the corp tag one follow
+    carries is kept, not taken off by the page without it. A member WeCom answers for with fail_info (no
+    licence) keeps their relations instead of having them ended."""
+    state = corp.state
+    coffee = state.admin_adds_tag(CORPID, "兴趣", ["咖啡"])[0]
+    shared = state.add_customer(CORPID, name="两位导购的客户")
+    state.add_relation(CORPID, "zhangsan", shared, tags=[coffee], createtime=1_700_000_000)
+    for i in range(3):  # zhangsan's other customers put lisi's follow of the shared one on a later page
+        state.add_relation(
+            CORPID, "zhangsan", state.add_customer(CORPID, name=f"客户{i}"), createtime=1_700_000_001 + i
+        )
+    state.add_relation(CORPID, "lisi", shared, createtime=1_700_000_100)
+    state.add_staff(CORPID, "wangwu", "王五")
+    theirs = state.add_customer(CORPID, name="王五的客户")
+    state.add_relation(CORPID, "wangwu", theirs)
+    run(corp, corp.workspace_id)
+    state.add_staff(CORPID, "wangwu", "王五", licensed=False)
+    report = run(corp, corp.workspace_id, full=True)
+    assert report.unserved == ["wangwu"]
+    assert report.relations_ended == 0
+    with transaction(corp.factory, workspace_id=corp.workspace_id) as session:
+        tag = session.scalars(select(Tag).where(Tag.name == "咖啡")).one()
+        tagged = session.scalars(select(ContactTag.contact_id).where(ContactTag.tag_id == tag.id)).all()
+        contact = session.scalars(select(Contact).where(Contact.nickname == "两位导购的客户")).one()
+        assert tagged == [contact.id]
+        # never taken off and put back on the way (journeys start from tag events)
+        changes = session.scalars(select(Event.name).where(Event.contact_id == contact.id, Event.name.like("tag_%")))
+        assert list(changes) == ["tag_added"]
+    relations = {(u, e): s for u, e, s, _ in snapshot(corp.factory, corp.workspace_id)["relations"]}
+    assert relations[("wangwu", theirs)] == "active"
+    # once WeCom takes the tag off, the next full sync takes it off too
+    state.corp(CORPID).relations[("zhangsan", shared)].tags = []
+    run(corp, corp.workspace_id, full=True)
+    with transaction(corp.factory, workspace_id=corp.workspace_id) as session:
+        assert session.scalars(select(ContactTag).where(ContactTag.tag_id == tag.id)).all() == []
+
+
+def test_groups_are_listed_by_owner_when_wecom_answers_81017(corp: Corp) -> None:
+    populate(corp)
+    corp.state.inject("groupchat/list", errcode=81017, times=1)  # what a corp of more than 1000 members gets
+    report = run(corp, corp.workspace_id)
+    assert report.groups == 1
+    assert [name for _, name, _ in snapshot(corp.factory, corp.workspace_id)["groups"]] == ["咖啡同好群"]

@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from siyu.dispatch import channels, plugins
+from siyu.dispatch import calling, channels, plugins
 from siyu.errors import InvalidInput, NotFound
 from siyu.kit.db import transaction
-from siyu.kit.sealed import is_sealed
+from siyu.kit.sealed import SealBroken, is_sealed, seal
+from siyu.kit.time import utcnow
 from siyu.models import Workspace
 from tests.factories import create_workspace
 
@@ -120,3 +121,30 @@ def test_secrets_are_sealed_at_rest_masked_and_kept(session_factory: sessionmake
         assert channels.settings_for(session, ws, "webhook").secret == "s3cret-s3cret-s3cret"
         with pytest.raises(NotFound):
             channels.settings_for(session, ws, "email")
+
+
+def test_a_secret_sealed_under_another_key_asks_for_itself_again(session_factory: sessionmaker[Session]) -> None:
+    """After SIYU_SECRET_KEY changes, saving the channel without its secret names the field to enter again,
+    the console shows the problem, a callback or connection test gets a 409, and the dispatcher's pass goes
+    on without that channel."""
+    ws = create_workspace(session_factory).id
+    with transaction(session_factory, workspace_id=ws) as session:
+        channels.set_channel(session, ws, "webhook", {"url": "http://127.0.0.1:9/hook", "secret": "s3cret-s3cret-s3"})
+        workspace = session.get(Workspace, ws)
+        assert workspace is not None
+        saved = dict(workspace.channels["webhook"])
+        workspace.channels = {"webhook": {**saved, "secret": seal("s3cret-s3cret-s3", "some-other-secret-key")}}
+    with transaction(session_factory, workspace_id=ws) as session:
+        with pytest.raises(InvalidInput) as caught:
+            channels.set_channel(session, ws, "webhook", {"url": "http://127.0.0.1:9/other"})
+        assert [p.field for p in caught.value.errors] == ["secret"]
+        with pytest.raises(SealBroken) as broken:
+            channels.settings_for(session, ws, "webhook")
+        assert broken.value.status == 409
+        workspace = session.get(Workspace, ws)
+        assert workspace is not None
+        assert "another SIYU_SECRET_KEY" in channels.shown_all(workspace)["webhook"]["problem"]
+    assert channels.deliver_all(session_factory, ws, utcnow()) == calling.ChannelReport()
+    with transaction(session_factory, workspace_id=ws) as session:
+        channels.set_channel(session, ws, "webhook", {"url": "http://127.0.0.1:9/other", "secret": "entered-again-123"})
+        assert channels.settings_for(session, ws, "webhook").secret == "entered-again-123"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import httpx
 import pytest
 
 from siyu.wechat.client import TokenCache, WeChatClient, WeComClient
@@ -125,3 +126,23 @@ def test_access_tokens_never_reach_the_logs() -> None:
     finally:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(404, text="<html>not here</html>"),
+        httpx.Response(200, json=["not", "an", "object"]),
+        httpx.Response(200, json={"errcode": 0, "expires_in": 7200}),
+        httpx.Response(200, json={"access_token": "t", "expires_in": "soon"}),
+    ],
+    ids=["html", "list", "no-token", "bad-expiry"],
+)
+def test_a_token_answer_that_makes_no_sense_is_unreachable_not_a_crash(answer: httpx.Response) -> None:
+    """A proxy's error page or a garbled answer where the token should be: the caller gets Unreachable
+    (a 502 in the API, a retry in the dispatcher), never a ValueError or KeyError."""
+    http = httpx.Client(transport=httpx.MockTransport(lambda request: answer))
+    wecom = WeComClient(CORPID, SECRET, "http://wecom.invalid", http=http, tokens=TokenCache(), sleep=lambda s: None)
+    with pytest.raises(Unreachable) as caught:
+        wecom.follow_users()
+    assert caught.value.sent_maybe is False

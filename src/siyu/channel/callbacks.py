@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from datetime import datetime
 from typing import Any
 
@@ -44,6 +45,7 @@ from siyu.worker.queue import enqueue
 
 APPLY_JOB = "channel.apply_callbacks"
 log = logging.getLogger("siyu.channel.callbacks")
+PLAIN_WINDOW = 300  # seconds either side of now that a plain 公众号 push may be signed at
 
 
 class CallbackRejected(SiyuError):
@@ -85,15 +87,24 @@ def open_wecom(settings: WeComSettings, body: bytes, msg_signature: str, timesta
         raise CallbackRejected(f"errcode {exc.code}: {exc.reason}", extra={"errcode": exc.code}) from None
 
 
-def open_mp(settings: OfficialAccountSettings, body: bytes, query: dict[str, str]) -> dict[str, str]:
-    """A 公众号 push: 安全模式 (``encrypt_type=aes``, checked with ``msg_signature``) or plain (checked with
-    the three-item ``signature``)."""
+def open_mp(
+    settings: OfficialAccountSettings, body: bytes, query: dict[str, str], now: float | None = None
+) -> dict[str, str]:
+    """A 公众号 push: 安全模式 (``encrypt_type=aes``, checked with ``msg_signature``, which covers the body)
+    or plain (checked with the three-item ``signature``, which does not). With an ``encoding_aes_key`` saved
+    only 安全模式 is taken; a plain push must be signed within :data:`PLAIN_WINDOW` seconds of now, so an old
+    signature cannot carry a made-up body."""
     try:
         if query.get("encrypt_type") == "aes":
             crypt = _crypt(settings, settings.appid)
             plain = crypt.decrypt_message(body, query["msg_signature"], query["timestamp"], query["nonce"])
             return parse_xml(plain)
-        verify_mp_url(settings, query.get("signature", ""), query.get("timestamp", ""), query.get("nonce", ""), "")
+        if settings.encoding_aes_key:
+            raise CallbackRejected("安全模式 is set up (encoding_aes_key saved): plain pushes are refused")
+        timestamp = query.get("timestamp", "")
+        verify_mp_url(settings, query.get("signature", ""), timestamp, query.get("nonce", ""), "")
+        if not timestamp.isdigit() or abs(int(timestamp) - (time.time() if now is None else now)) > PLAIN_WINDOW:
+            raise CallbackRejected(f"a plain push must be signed within {PLAIN_WINDOW} seconds of now")
         return parse_xml(body)
     except KeyError as exc:
         raise CallbackRejected(f"missing query parameter {exc.args[0]}") from None
@@ -149,18 +160,27 @@ def apply_pending(
             if receipt is None or receipt.processed_at is not None:
                 continue
             payload, channel, received_at = dict(receipt.payload), receipt.channel, receipt.received_at
-        # WeCom is asked for the details outside any transaction (SQLite's writer waits for nobody's call)
+        # WeCom is asked for the details outside any transaction (SQLite's writer waits for nobody's call).
+        # Transient trouble and a wrong set-up raise: the job runs again later, from this receipt on.
         details = _details(client, payload) if channel == "wecom" and client is not None else {}
-        with transaction(factory, workspace_id=workspace_id) as session:
-            receipt = session.get(CallbackReceipt, receipt_id)
-            if receipt is None or receipt.processed_at is not None:
-                continue
-            ctx = BatchContext.open(session, workspace_id, wecom.ACTOR)
-            if channel == "wecom" and settings is not None:
-                apply(session, ctx, settings, receipt, details, received_at)
-            elif channel == "official_account" and mp_appid:
-                apply_mp(session, ctx, receipt, mp_appid)
-            receipt.processed_at = utcnow()
+        try:
+            with transaction(factory, workspace_id=workspace_id) as session:
+                receipt = session.get(CallbackReceipt, receipt_id)
+                if receipt is None or receipt.processed_at is not None:
+                    continue
+                ctx = BatchContext.open(session, workspace_id, wecom.ACTOR)
+                if channel == "wecom" and settings is not None:
+                    apply(session, ctx, settings, receipt, details, received_at)
+                elif channel == "official_account" and mp_appid:
+                    apply_mp(session, ctx, receipt, mp_appid)
+                receipt.processed_at = utcnow()
+        except Exception as exc:  # one receipt that cannot be applied must not hold up the rest
+            log.exception("callback receipt %s could not be applied", receipt_id)
+            with transaction(factory, workspace_id=workspace_id) as session:
+                receipt = session.get(CallbackReceipt, receipt_id)
+                if receipt is not None:
+                    receipt.error = f"failed: {type(exc).__name__}: {exc}"[:500]
+                    receipt.processed_at = utcnow()
         done += 1
     return done
 
@@ -181,7 +201,7 @@ def _details(client: WeComClient, message: dict[str, str]) -> dict[str, Any]:
         if event == "change_external_tag":
             return {"tags": client.corp_tags()}
     except WeChatError as exc:
-        if exc.action in (Action.relation_gone, Action.refused):
+        if exc.action in (Action.relation_gone, Action.refused, Action.do_not_retry):
             return {"error": str(exc)}
         raise
     return {}
@@ -233,7 +253,9 @@ def _contact_change(
         person = {**customer["external_contact"], "external_userid": external}
         half = change == "add_half_external_contact"
         pending = frozenset({(userid, external)}) if half else frozenset()
-        ids = wecom.upsert_customers(session, ctx, corpid, [(person, follows)], pending)
+        # without WeCom's details (the relation already gone) the follows are not the whole list
+        complete = "customer" in details
+        ids = wecom.upsert_customers(session, ctx, corpid, [(person, follows)], pending, complete=complete)
         contact_id = ids.get(external)
         if contact_id is None or change == "edit_external_contact":
             return

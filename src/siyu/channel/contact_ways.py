@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from siyu.errors import ChannelUnreachable, Conflict, InvalidInput, NotFound
@@ -65,9 +66,8 @@ class ContactWayPatch(BaseModel):
 
 
 def _body(data: ContactWayIn | ContactWayPatch, code: ChannelCode, staff: list[str]) -> dict[str, Any]:
+    """What add_contact_way and update_contact_way share (``type`` and ``scene`` are fixed at creation)."""
     return {
-        "type": 1 if len(staff) == 1 else 2,
-        "scene": 2,
         "style": 1,
         "remark": (data.label or code.label)[:30],
         "skip_verify": code.skip_verify if data.skip_verify is None else data.skip_verify,
@@ -98,12 +98,19 @@ def create(session: Session, client: WeComClient, data: ContactWayIn) -> Channel
         staff=data.staff,
         skip_verify=data.skip_verify,
     )
+    # the row first: a second request with the same state waits on the unique index and is refused here,
+    # before WeCom makes a code that nothing would know the config_id of
+    session.add(code)
     try:
-        answer = client.add_contact_way(_body(data, code, data.staff))
+        session.flush()
+    except IntegrityError:
+        raise Conflict(f"a channel code with state {state!r} exists", extra={"field": "state"}) from None
+    body = {"type": 1 if len(data.staff) == 1 else 2, "scene": 2, **_body(data, code, data.staff)}
+    try:
+        answer = client.add_contact_way(body)
     except (WeChatError, Unreachable) as exc:
         raise ChannelUnreachable(f"WeCom did not make the code: {exc}") from None
     code.config_id, code.qr_code = str(answer["config_id"]), answer.get("qr_code")
-    session.add(code)
     session.flush()
     return code
 
@@ -119,6 +126,9 @@ def update(session: Session, client: WeComClient, code_id: int, data: ContactWay
     code = _code(session, code_id)
     staff = data.staff or list(code.staff or [])
     members = _check_staff(session, staff)
+    if len(code.staff or []) == 1 and len(staff) > 1:
+        # WeCom fixes a code's type when it is made: a 单人 code takes one member
+        raise InvalidInput.on("staff", "this code was made for one staff member: make a new code for several")
     if code.config_id:
         try:
             client.update_contact_way({"config_id": code.config_id, **_body(data, code, staff)})

@@ -194,8 +194,16 @@ def send_group_message(data: group_messages.GroupMessageIn, session: DbSession, 
         client.close()
 
 
-@router.get("/api/v1/wecom/group-messages/{message_id}", summary="A group message with WeCom's results, read now")
+@router.get("/api/v1/wecom/group-messages/{message_id}", summary="A group message with WeCom's results as last read")
 def group_message(message_id: RowId, session: DbSession, ctx: Reader) -> dict[str, Any]:
+    return group_messages.out(group_messages.get(session, message_id))
+
+
+@router.post(
+    "/api/v1/wecom/group-messages/{message_id}/refresh",
+    summary="Read WeCom's results for a group message now (a WeCom call: for those who send)",
+)
+def refresh_group_message(message_id: RowId, session: DbSession, ctx: Sender) -> dict[str, Any]:
     client = _client(session, ctx)
     try:
         return group_messages.out(group_messages.refresh(session, client, message_id, utcnow()))

@@ -71,11 +71,17 @@ def send(session: Session, client: WeComClient, data: GroupMessageIn, now: datet
     return message
 
 
-def refresh(session: Session, client: WeComClient, message_id: int, now: datetime) -> GroupMessage:
-    """WeCom's results for it, read now: per group 0 (not sent yet) or 1 (sent), with the send time."""
+def get(session: Session, message_id: int) -> GroupMessage:
+    """A group message with WeCom's results as last read (``checked_at``)."""
     message = session.get(GroupMessage, message_id)
     if message is None:
         raise NotFound(f"no group message {message_id}")
+    return message
+
+
+def refresh(session: Session, client: WeComClient, message_id: int, now: datetime) -> GroupMessage:
+    """WeCom's results for it, read now: per group 0 (not sent yet) or 1 (sent), with the send time."""
+    message = get(session, message_id)
     try:
         results: dict[str, Any] = {
             r["chat_id"]: {"status": int(r.get("status") or 0), "send_time": r.get("send_time") or None}

@@ -7,7 +7,8 @@
   (2: no longer a friend; 3: the customer's receive cap; or not sent by the member within
   ``confirm_days``). The receive cap is also a dispatcher limit: a customer who got ``receive_cap``
   messages this ``receive_period`` is failed before WeCom is asked. A task whose creation timed out is
-  ``unknown`` and is reconciled by finding it in ``get_groupmsg_list_v2`` (its sender and text), or sent
+  ``unknown`` and is reconciled by finding it in ``get_groupmsg_list_v2`` (its text, and its recipients in
+  ``get_groupmsg_send_result``: the API's tasks carry no creator), or sent
   again once WeCom has had ten minutes to show it and has not.
 * ``wecom_welcome`` — the 欢迎语 (``send_welcome_msg``) with the ``welcome_code`` of the customer's add,
   within its 20 seconds, once. It uses the ``wecom`` settings. A ``41051`` on a second attempt means the
@@ -144,7 +145,7 @@ class WeComChannel(CallChannel):
                 continue
             received[row.contact_id] = received.get(row.contact_id, 0) + 1
             userid, external = through[row.contact_id]
-            row.external_ref = f"sender:{userid}"  # what an unknown row is reconciled with
+            row.external_ref = f"sender:{userid}:{external}"  # what an unknown row is reconciled with
             content = row.content if isinstance(row.content, dict) else {}
             out.append(
                 {"id": row.id, "attempts": row.attempts, "userid": userid, "external": external, "content": content}
@@ -197,25 +198,23 @@ class WeComChannel(CallChannel):
         client = self._client(settings)
         settled: dict[int, Outcome] = {}
         now = max((r["now"] for r in rows if r.get("now")), default=utcnow())
-        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        groups: dict[tuple[str, str], list[tuple[dict[str, Any], str]]] = {}
         for row in rows:
             ref = str(row.get("external_ref") or "")
             if not ref.startswith("sender:") or row.get("sent_at") is None:
                 continue
+            userid, _, external = ref.removeprefix("sender:").partition(":")
             text = str((row.get("content") or {}).get("text") or "")
-            groups.setdefault((ref.removeprefix("sender:"), text), []).append(row)
+            groups.setdefault((userid, text), []).append((row, external))
         try:
             for (userid, text), group in groups.items():
-                sent_at = min(r["sent_at"] for r in group)
+                sent_at = min(r["sent_at"] for r, _ in group)
                 start = int((sent_at - timedelta(minutes=5)).timestamp())
-                listed = client.group_messages(start, int(now.timestamp()) + 60, creator=userid)
-                msgid = next(
-                    (m["msgid"] for m in listed if (m.get("text") or {}).get("content") == text and m.get("msgid")),
-                    None,
-                )
-                for row in group:
+                found = _tasks_for(client, userid, text, start, int(now.timestamp()) + 60)
+                for row, external in group:
+                    msgid = found.get(external)
                     if msgid is not None:
-                        settled[row["id"]] = ("handed_to_staff", str(msgid))
+                        settled[row["id"]] = ("handed_to_staff", msgid)
                     elif now - sent_at > SHOW_DELAY:
                         settled[row["id"]] = ("queued", "reconciled: WeCom has no such 群发 task; sent again")
         except (WeChatError, Unreachable):
@@ -262,6 +261,25 @@ class WeComChannel(CallChannel):
             if self.client is None:
                 client.close()
         return moved
+
+
+def _tasks_for(client: WeComClient, userid: str, text: str, start: int, end: int) -> dict[str, str]:
+    """external_userid → msgid of the corp's 群发 tasks with this text that ``userid`` is to send: tasks are
+    told apart by their recipients (a broadcast makes several with one sender and text, and the API's own
+    tasks carry no creator)."""
+    found: dict[str, str] = {}
+    for task in client.group_messages(start, end):
+        msgid = str(task.get("msgid") or "")
+        if not msgid or (task.get("text") or {}).get("content") != text:
+            continue
+        try:
+            for result in client.group_message_results(msgid, userid):
+                if result.get("external_userid"):
+                    found.setdefault(str(result["external_userid"]), msgid)
+        except WeChatError as exc:
+            if exc.action not in (Action.refused, Action.relation_gone):
+                raise  # another member's task answers a refusal; anything else is asked again next pass
+    return found
 
 
 def _task(client: WeComClient, userid: str, group: list[dict[str, Any]]) -> dict[int, Outcome]:

@@ -2,7 +2,9 @@
 
 A **full** sync reads everything: the tag library, each staff member's name (``user/get``), every customer
 with their follow info through ``batch/get_by_user`` (100 staff members at a time, cursor paging), every
-group (``groupchat/list``, then ``groupchat/get``). Each page is written in a transaction of its own, and
+group (``groupchat/list``, by owner when WeCom answers 81017, then ``groupchat/get``). Members WeCom
+does not answer for (``fail_info``) keep their relations, and a customer's corp tags are settled once all
+its follows are read. Each page is written in a transaction of its own, and
 every write is an upsert (:mod:`siyu.channel.wecom`), so a sync broken off half-way and run again ends in
 the same state as one clean run.
 
@@ -30,8 +32,10 @@ from siyu.kit.db import transaction
 from siyu.kit.time import utcnow
 from siyu.models import CustomerGroup, StaffMember, StaffRelation, Workspace
 from siyu.wechat.client import WeComClient
+from siyu.wechat.errors import WeChatError
 
-STAFF_PER_CALL = 100  # batch/get_by_user takes at most 100 userids
+STAFF_PER_CALL = 100  # batch/get_by_user and groupchat/list's owner_filter take at most 100 userids
+TOO_MANY_TO_LIST = 81017  # groupchat/list without owner_filter when the app sees more than 1000 members
 
 
 @dataclass
@@ -43,6 +47,8 @@ class SyncReport:
     tags: int = 0
     groups: int = 0
     groups_dismissed: int = 0
+    # members WeCom would not list customers for (no licence): their relations are left as they were
+    unserved: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
 
@@ -93,7 +99,7 @@ def sync(
         _customers_full(factory, workspace_id, settings, client, userids, page_size, report, progress)
     else:
         _customers_incremental(factory, workspace_id, settings, client, userids, report, progress)
-    _groups(factory, workspace_id, settings, client, full, report, progress)
+    _groups(factory, workspace_id, settings, client, userids, full, report, progress)
 
     with transaction(factory, workspace_id=workspace_id) as session:
         workspace = session.get(Workspace, workspace_id)
@@ -115,28 +121,40 @@ def _customers_full(
     progress: Progress,
 ) -> None:
     seen: set[tuple[str, str]] = set()
+    unserved: set[str] = set()
+    # each customer's corp tags over all its follows, which pages and staff batches split up
+    tags: dict[str, set[str]] = {}
     for start in range(0, len(userids), STAFF_PER_CALL):
         staff = userids[start : start + STAFF_PER_CALL]
         page: dict[str, tuple[dict[str, Any], list[wecom.Follow]]] = {}
-        for entry in client.customers_by_staff(staff, limit=page_size):
+        for entry in client.customers_by_staff(staff, limit=page_size, unserved=unserved):
             person = entry["external_contact"]
             follow = wecom.Follow.of(entry["follow_info"])
             seen.add((follow.userid, person["external_userid"]))
+            tags.setdefault(person["external_userid"], set()).update(follow.tag_ids)
             page.setdefault(person["external_userid"], (person, []))[1].append(follow)
             if len(page) >= page_size:
-                report.customers += _write(factory, workspace_id, settings, list(page.values()))
+                report.customers += _write(factory, workspace_id, settings, list(page.values()), complete=False)
                 page = {}
                 progress("customers", report.customers)
         if page:
-            report.customers += _write(factory, workspace_id, settings, list(page.values()))
+            report.customers += _write(factory, workspace_id, settings, list(page.values()), complete=False)
             progress("customers", report.customers)
-    # what WeCom no longer lists is no longer a relation (a deletion whose callback was missed)
+    externals = sorted(tags)
+    for start in range(0, len(externals), page_size):
+        with transaction(factory, workspace_id=workspace_id) as session:
+            chunk = {e: tags[e] for e in externals[start : start + page_size]}
+            wecom.settle_tags(session, workspace_id, settings.corpid, chunk, utcnow())
+    report.unserved = sorted(unserved)
+    # what WeCom no longer lists is no longer a relation (a deletion whose callback was missed); a member
+    # WeCom did not answer for keeps their relations
+    served = [u for u in userids if u not in unserved]
     with transaction(factory, workspace_id=workspace_id) as session:
         now = utcnow()
         for userid, external in session.execute(
             select(StaffMember.userid, StaffRelation.external_userid)
             .join(StaffMember, StaffMember.id == StaffRelation.staff_id)
-            .where(StaffRelation.status.in_(("active", "half")), StaffMember.userid.in_(userids))
+            .where(StaffRelation.status.in_(("active", "half")), StaffMember.userid.in_(served))
         ).all():
             if (userid, external) not in seen:
                 wecom.end_relation(session, userid, external, "staff_deleted", now)
@@ -148,10 +166,12 @@ def _write(
     workspace_id: int,
     settings: WeComSettings,
     customers: list[tuple[dict[str, Any], list[wecom.Follow]]],
+    *,
+    complete: bool = True,
 ) -> int:
     with transaction(factory, workspace_id=workspace_id) as session:
         ctx = BatchContext.open(session, workspace_id, wecom.ACTOR)
-        return len(wecom.upsert_customers(session, ctx, settings.corpid, customers))
+        return len(wecom.upsert_customers(session, ctx, settings.corpid, customers, complete=complete))
 
 
 def _customers_incremental(
@@ -191,11 +211,22 @@ def _groups(
     workspace_id: int,
     settings: WeComSettings,
     client: WeComClient,
+    userids: list[str],
     full: bool,
     report: SyncReport,
     progress: Progress,
 ) -> None:
-    listed = [g["chat_id"] for g in client.groups()]
+    try:
+        listed = [g["chat_id"] for g in client.groups()]
+    except WeChatError as exc:
+        if exc.errcode != TOO_MANY_TO_LIST:
+            raise
+        # the app sees more than 1000 members: WeCom lists groups only by owner, up to 100 owners a call
+        listed = [
+            g["chat_id"]
+            for start in range(0, len(userids), STAFF_PER_CALL)
+            for g in client.groups(userids[start : start + STAFF_PER_CALL])
+        ]
     with transaction(factory, workspace_id=workspace_id) as session:
         known: dict[str, str] = dict(session.execute(select(CustomerGroup.chat_id, CustomerGroup.status)).all())
         now = utcnow()

@@ -5,24 +5,31 @@
 * :func:`push_marks` puts on WeCom what siyu did to its contacts: every ``tag_added`` / ``tag_removed``
   event since the last push, for a linked tag and not itself from WeCom, becomes a ``mark_tag`` on each of
   the contact's active relations. The watermark (the last event id pushed) is kept in
-  ``workspace.channel_state.wecom.tags_pushed_to``. WeCom makes no callback for tags marked through the
-  API, so nothing comes back round.
+  ``workspace.channel_state.wecom.tags_pushed_to``. On PostgreSQL ids are handed out before commit, so a
+  slow transaction can commit a lower id after a higher one was pushed: there only events received
+  :data:`PG_SETTLE` ago or more are pushed (the lake's and the journey triggers' overlap). A mark WeCom
+  refuses (a tag deleted there, a customer id it does not know) is counted and passed over; anything
+  transient stops the push, which goes on from the same event next time. WeCom makes no callback for tags
+  marked through the API, so nothing comes back round.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.errors import ChannelUnreachable, NotFound
 from siyu.kit.db import transaction
+from siyu.kit.time import utcnow
 from siyu.models import Event, StaffMember, StaffRelation, Tag, TagGroup, Workspace
 from siyu.wechat.client import WeComClient
 from siyu.wechat.errors import Action, Unreachable, WeChatError
 
 BATCH = 1000
+PG_SETTLE = timedelta(minutes=5)  # longer than any transaction that tags contacts
 
 
 def push_group(session: Session, client: WeComClient, group_id: int) -> TagGroup:
@@ -50,12 +57,17 @@ class MarkReport:
     events: int = 0
     marked: int = 0
     relations_gone: int = 0
+    refused: int = 0
 
 
-def push_marks(factory: sessionmaker[Session], workspace_id: int, client: WeComClient) -> MarkReport:
+def push_marks(
+    factory: sessionmaker[Session], workspace_id: int, client: WeComClient, now: datetime | None = None
+) -> MarkReport:
     report = MarkReport()
+    now = now or utcnow()
     while True:
         with transaction(factory, workspace_id=workspace_id) as session:
+            settled = Event.received_at <= now - PG_SETTLE if session.get_bind().dialect.name != "sqlite" else true()
             workspace = session.get(Workspace, workspace_id)
             assert workspace is not None
             state = dict((workspace.channel_state or {}).get("wecom") or {})
@@ -69,7 +81,7 @@ def push_marks(factory: sessionmaker[Session], workspace_id: int, client: WeComC
             }
             events = session.execute(
                 select(Event.id, Event.name, Event.contact_id, Event.properties)
-                .where(Event.id > after, Event.name.in_(("tag_added", "tag_removed")))
+                .where(Event.id > after, Event.name.in_(("tag_added", "tag_removed")), settled)
                 .order_by(Event.id)
                 .limit(BATCH)
             ).all()
@@ -94,9 +106,12 @@ def push_marks(factory: sessionmaker[Session], workspace_id: int, client: WeComC
                     client.mark_tag(userid, external, add, remove)
                     report.marked += 1
                 except WeChatError as exc:
-                    if exc.action is not Action.relation_gone:
+                    if exc.action is Action.relation_gone:
+                        report.relations_gone += 1
+                    elif exc.action in (Action.refused, Action.do_not_retry):
+                        report.refused += 1  # this mark can never succeed: the next ones go on
+                    else:
                         raise  # the job is retried; marking again is harmless (mark_tag is idempotent)
-                    report.relations_gone += 1
         report.events += len(events)
         with transaction(factory, workspace_id=workspace_id) as session:
             workspace = session.get(Workspace, workspace_id)

@@ -103,11 +103,17 @@ def upsert_customers(
     corpid: str,
     customers: list[tuple[dict[str, Any], list[Follow]]],
     half: frozenset[tuple[str, str]] = frozenset(),
+    *,
+    complete: bool = True,
 ) -> dict[str, int]:
     """Customers as ``externalcontact/get`` describes them (``external_contact``) with their follow users:
     contacts (found by external_userid, or by unionid, or made), the staff members, the relations (new ones
     named in ``half`` — (userid, external_userid) — are not accepted yet) and the corp tags. Returns
-    external_userid → contact id."""
+    external_userid → contact id.
+
+    ``complete`` says the follows are each customer's whole list: only then are the corp tags no follow
+    carries taken off (a page of ``batch/get_by_user`` holds one staff batch's follows; see
+    :func:`settle_tags`)."""
     records = []
     for person, follows in customers:
         identities: dict[str, str | int] = {key_name(corpid): person["external_userid"]}
@@ -146,7 +152,7 @@ def upsert_customers(
             external = person["external_userid"]
             status = "half" if (follow.userid, external) in half else "active"
             relate(session, staff[follow.userid], contact_id, external, follow, ctx.now, status=status)
-    _mark_tags(session, corpid, ids, customers, ctx.now)
+    _mark_tags(session, ids, customers, ctx.now, remove=complete)
     return ids
 
 
@@ -262,15 +268,26 @@ def sync_corp_tags(session: Session, groups: list[dict[str, Any]]) -> dict[str, 
     return out
 
 
+def settle_tags(session: Session, workspace_id: int, corpid: str, wanted: dict[str, set[str]], now: datetime) -> None:
+    """After a full sync's pages: each customer's corp tags (WeCom tag ids, over all its follows) are exactly
+    ``wanted`` — the ``wecom`` tags none of its follows carries are taken off."""
+    keys = [make_key(key_name(corpid), external) for external in wanted]
+    found = look_up(session, workspace_id, keys)
+    ids = {k.value: found[k][1] for k in keys if k in found}
+    customers = [({"external_userid": e}, [Follow(userid="", tag_ids=tuple(tags))]) for e, tags in wanted.items()]
+    _mark_tags(session, ids, customers, now, remove=True)
+
+
 def _mark_tags(
     session: Session,
-    corpid: str,
     ids: dict[str, int],
     customers: list[tuple[dict[str, Any], list[Follow]]],
     now: datetime,
+    *,
+    remove: bool,
 ) -> None:
     """The corp tags WeCom shows on each customer, as siyu tags with source ``wecom`` (tags of other sources
-    are left alone)."""
+    are left alone); with ``remove``, the ``wecom`` tags not shown are taken off."""
     linked = {t.wecom_tag_id: t for t in session.scalars(select(Tag).where(Tag.wecom_tag_id.is_not(None)))}
     if not linked:
         return
@@ -285,7 +302,7 @@ def _mark_tags(
         losing = [c for c, tags in wanted.items() if tag.id not in tags]
         if having:
             tagging.apply(session, tag, having, source="wecom", now=now)
-        if losing:
+        if losing and remove:
             tagging.unapply(session, tag, losing, source="wecom", only_source="wecom")
 
 

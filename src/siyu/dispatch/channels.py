@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -36,6 +37,8 @@ from siyu.kit.db import transaction
 from siyu.kit.sealed import SealBroken, seal, unseal
 from siyu.kit.time import utcnow
 from siyu.models import Delivery, Workspace
+
+log = logging.getLogger(__name__)
 
 
 class WebhookSettings(BaseModel):
@@ -156,15 +159,19 @@ def deliver_all(factory: sessionmaker[Session], workspace_id: int, now: datetime
         names = sorted(configured(workspace) - {plugins.OUTBOX})
     for name in names:
         channel = plugins.channel(name)
-        report = deliver(factory, workspace_id, now, channel)
-        for field, value in vars(report).items():
-            setattr(total, field, getattr(total, field) + value)
-        if "status" in channel.capabilities:
-            with transaction(factory, workspace_id=workspace_id) as session:
-                workspace = session.get(Workspace, workspace_id)
-                assert workspace is not None
-                settings = stored(channel, (workspace.channels or {})[channel.settings_name()])
-            total.delivered += channel.poll(factory, workspace_id, settings, now)
+        try:
+            report = deliver(factory, workspace_id, now, channel)
+            for field, value in vars(report).items():
+                setattr(total, field, getattr(total, field) + value)
+            if "status" in channel.capabilities:
+                with transaction(factory, workspace_id=workspace_id) as session:
+                    workspace = session.get(Workspace, workspace_id)
+                    assert workspace is not None
+                    settings = stored(channel, (workspace.channels or {})[channel.settings_name()])
+                total.delivered += channel.poll(factory, workspace_id, settings, now)
+        except SealBroken:
+            # its messages wait, queued, until the secret is entered again; the other channels go on
+            log.warning("channel %s skipped in workspace %s: a saved secret cannot be read", name, workspace_id)
     return total
 
 
@@ -200,7 +207,16 @@ def set_channel(session: Session, workspace_id: int, name: str, raw: object) -> 
     saved = (workspace.channels or {}).get(name) or {}
     secrets = _secrets(channel)
     if isinstance(raw, dict):
-        raw = {**{k: unseal(saved[k]) for k in secrets if saved.get(k) and k not in raw}, **raw}
+        kept: dict[str, Any] = {}
+        for key in secrets:
+            if saved.get(key) and key not in raw:
+                try:
+                    kept[key] = unseal(saved[key])
+                except SealBroken:
+                    raise InvalidInput.on(
+                        key, "the saved value was sealed with another SIYU_SECRET_KEY: enter it again"
+                    ) from None
+        raw = {**kept, **raw}
     settings = channel.load(raw)
     dumped = settings.model_dump()
     sealed = {k: seal(v) if k in secrets and isinstance(v, str) else v for k, v in dumped.items()}

@@ -16,12 +16,17 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from siyu.config import load_settings
+from siyu.errors import Conflict
 
 PREFIX = "sealed:v1:"
 
 
-class SealBroken(Exception):
-    """A sealed value that the current ``SIYU_SECRET_KEY`` cannot open."""
+class SealBroken(Conflict):
+    """A sealed value that the current ``SIYU_SECRET_KEY`` cannot open (409: the saved setting, not the
+    request, is at fault; entering the secret again mends it)."""
+
+    code = "secret_unreadable"
+    title = "A saved secret cannot be read"
 
 
 @functools.lru_cache(maxsize=8)

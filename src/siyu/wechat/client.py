@@ -227,11 +227,23 @@ class ApiClient:
     def _token_answer(self, response: httpx.Response, path: str) -> tuple[str, int]:
         if response.status_code >= 500:
             raise Unreachable(path, f"HTTP {response.status_code}", sent_maybe=False)
-        answer = response.json()
+        try:
+            answer = response.json()
+        except ValueError:
+            raise Unreachable(path, f"HTTP {response.status_code}: not JSON", sent_maybe=False) from None
+        if not isinstance(answer, dict):
+            raise Unreachable(path, "an answer that is not a JSON object", sent_maybe=False)
         errcode = int(answer.get("errcode") or 0)
         if errcode:
             raise WeChatError(errcode, str(answer.get("errmsg", "")), path)
-        return str(answer["access_token"]), int(answer.get("expires_in", 7200))
+        token = answer.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise Unreachable(path, "an answer without an access_token", sent_maybe=False)
+        try:
+            expires_in = int(answer.get("expires_in", 7200))
+        except (TypeError, ValueError):
+            raise Unreachable(path, "an answer whose expires_in is not a number", sent_maybe=False) from None
+        return token, expires_in
 
 
 def pages(fetch: Callable[[str], dict[str, Any]], items: str, cursor: str = "next_cursor") -> Iterator[Any]:
@@ -295,16 +307,20 @@ class WeComClient(ApiClient):
         assert first is not None
         return {**first, "follow_user": follow}
 
-    def customers_by_staff(self, userids: list[str], limit: int = 100) -> Iterator[dict[str, Any]]:
-        """``batch/get_by_user`` for up to 100 staff members: every (customer, follow info) pair."""
-        return pages(
-            lambda cursor: self.call(
-                "POST",
-                "externalcontact/batch/get_by_user",
-                body={"userid_list": userids, "cursor": cursor, "limit": limit},
-            ),
-            "external_contact_list",
-        )
+    def customers_by_staff(
+        self, userids: list[str], limit: int = 100, unserved: set[str] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """``batch/get_by_user`` for up to 100 staff members: every (customer, follow info) pair. The members
+        WeCom could not answer for (``fail_info``: no licence) are added to ``unserved``."""
+
+        def fetch(cursor: str) -> dict[str, Any]:
+            body = {"userid_list": userids, "cursor": cursor, "limit": limit}
+            answer = self.call("POST", "externalcontact/batch/get_by_user", body=body)
+            if unserved is not None:
+                unserved.update(str(u) for u in (answer.get("fail_info") or {}).get("unlicensed_userid_list") or [])
+            return answer
+
+        return pages(fetch, "external_contact_list")
 
     def mark_tag(self, userid: str, external_userid: str, add: list[str], remove: list[str]) -> None:
         body = {"userid": userid, "external_userid": external_userid, "add_tag": add, "remove_tag": remove}
@@ -349,11 +365,16 @@ class WeComClient(ApiClient):
         """Creates a 群发 task (members confirm it in their client); ``msgid`` and ``fail_list``."""
         return self.call("POST", "externalcontact/add_msg_template", body=body, idempotent=False)
 
-    def group_messages(self, start: int, end: int, creator: str | None = None) -> Iterator[dict[str, Any]]:
-        """The corp's 1:1 群发 tasks created between two Unix times (a window of at most a month)."""
-        body: dict[str, Any] = {"chat_type": "single", "start_time": start, "end_time": end, "limit": 100}
-        if creator:
-            body["creator"] = creator
+    def group_messages(self, start: int, end: int, filter_type: int = 0) -> Iterator[dict[str, Any]]:
+        """The corp's 1:1 群发 tasks created between two Unix times (a window of at most a month); by default
+        those the corp made (企业发表, ``filter_type`` 0) — the API's own, which carry no ``creator``."""
+        body: dict[str, Any] = {
+            "chat_type": "single",
+            "start_time": start,
+            "end_time": end,
+            "filter_type": filter_type,
+            "limit": 100,
+        }
         return pages(
             lambda c: self.call("POST", "externalcontact/get_groupmsg_list_v2", body={**body, "cursor": c}),
             "group_msg_list",

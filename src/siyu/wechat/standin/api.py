@@ -124,9 +124,9 @@ def batch_get_by_user(s: StandIn, corp: Corp, q: Query, b: Body) -> Body:
     userids = _ids(b, "userid_list")
     if not 1 <= len(userids) <= 100:
         raise ApiError(40058, "userid_list must hold 1..100 userids")
-    for userid in userids:
-        s.staff(corp, userid)
-    pairs = [r for u in userids for r in sorted(corp.relations.values(), key=_created) if r.userid == u]
+    unlicensed = [u for u in userids if not s.staff(corp, u).licensed]
+    served = [u for u in userids if u not in unlicensed]
+    pairs = [r for u in served for r in sorted(corp.relations.values(), key=_created) if r.userid == u]
     chunk, next_cursor = page(pairs, b.get("cursor"), _limit(b, 50, 100))
     return {
         "external_contact_list": [
@@ -137,7 +137,7 @@ def batch_get_by_user(s: StandIn, corp: Corp, q: Query, b: Body) -> Body:
             for r in chunk
         ],
         "next_cursor": next_cursor,
-        "fail_info": {"unlicensed_userid_list": []},
+        "fail_info": {"unlicensed_userid_list": unlicensed},
     }
 
 
@@ -425,22 +425,17 @@ def get_groupmsg_list_v2(s: StandIn, corp: Corp, q: Query, b: Body) -> Body:
         raise ApiError(40058, "chat_type, start_time and end_time are required")
     if not 0 <= end - start <= 31 * 86400:
         raise ApiError(40058, "the time range is at most one month")
-    if b.get("filter_type", 2) == 1:  # personal 群发 only: the stand-in has none
+    # Every task here was made through the API (企业发表, create_type 0): WeCom returns no creator for those
+    # (doc 93338), so a creator filter or a personal-only filter (filter_type 1) finds none of them.
+    if b.get("filter_type", 2) == 1 or b.get("creator"):
         found: list[MsgTemplate] = []
     else:
-        found = [
-            t
-            for t in corp.templates.values()
-            if t.chat_type == chat_type
-            and start <= t.create_time <= end
-            and (not b.get("creator") or t.creator == b["creator"])
-        ]
+        found = [t for t in corp.templates.values() if t.chat_type == chat_type and start <= t.create_time <= end]
     chunk, next_cursor = page(found, b.get("cursor"), _limit(b, 50, 100))
     return {
         "group_msg_list": [
             {
                 "msgid": t.msgid,
-                "creator": t.creator,
                 "create_time": t.create_time,
                 "create_type": 0,
                 "text": t.text,

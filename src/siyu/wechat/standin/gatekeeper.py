@@ -26,6 +26,7 @@ class Gatekeeper:
     _faults: list[Fault]
     _windows: dict[tuple[str, str], list[int]]
     _in_flight: Counter[str]
+    calls: Counter[str]
 
     def issue_token(self, owner: str, secret: str, kind: str, force: bool = False) -> tuple[str, int]:
         """gettoken and stable_token hand out the live token again; cgi-bin/token (and a forced stable
@@ -73,6 +74,7 @@ class Gatekeeper:
     def count_call(self, owner: str, path: str) -> None:
         """Per owner and API: fixed minute and hour windows of the (injected) clock → 45009."""
         now = self.clock()
+        self.calls[path.removeprefix("/").removeprefix("cgi-bin/")] += 1
         minute, hour = int(now // 60), int(now // 3600)
         window = self._windows.setdefault((owner, path), [minute, 0, hour, 0])
         if window[0] != minute:

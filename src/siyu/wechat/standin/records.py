@@ -90,6 +90,7 @@ class Staff:
     department: list[int]
     status: int = 1
     follow: bool = True  # has 客户联系 permission (get_follow_user_list)
+    licensed: bool = True  # has an interoperability licence (batch/get_by_user lists it in fail_info otherwise)
 
 
 @dataclass

@@ -75,6 +75,7 @@ class StandIn(Gatekeeper):
         self._faults: list[Fault] = []
         self._windows: dict[tuple[str, str], list[int]] = {}
         self._in_flight: Counter[str] = Counter()
+        self.calls: Counter[str] = Counter()  # API calls by path (without /cgi-bin/), for tests to count
         self._next_msgid = 200228332
 
     # --- set-up ------------------------------------------------------------------------------------
@@ -92,11 +93,18 @@ class StandIn(Gatekeeper):
             self.corps[corpid] = Corp(corpid, secret, token, encoding_aes_key, callback_url, agent_id)
 
     def add_staff(
-        self, corpid: str, userid: str, name: str, department: int | list[int] = 1, status: int = 1, follow: bool = True
+        self,
+        corpid: str,
+        userid: str,
+        name: str,
+        department: int | list[int] = 1,
+        status: int = 1,
+        follow: bool = True,
+        licensed: bool = True,
     ) -> None:
         departments = [department] if isinstance(department, int) else list(department)
         with self.lock:
-            self.corp(corpid).staff[userid] = Staff(userid, name, departments, status, follow)
+            self.corp(corpid).staff[userid] = Staff(userid, name, departments, status, follow, licensed)
 
     def add_customer(
         self,
