@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -187,8 +187,9 @@ def deliver(factory: sessionmaker[Session], workspace_id: int, now: datetime, ch
     if unknown:
         settled = channel.reconcile(settings, unknown)
         with transaction(factory, workspace_id=workspace_id) as session:
+            found = _rows(session, settled)
             for row_id, outcome in settled.items():
-                row = session.get(Delivery, row_id)
+                row = found.get(row_id)
                 if row is not None and row.status == "unknown":
                     _record(row, outcome, settings, now, report)
                     report.reconciled += 1
@@ -213,13 +214,25 @@ def deliver(factory: sessionmaker[Session], workspace_id: int, now: datetime, ch
             to_call = [item for item in calls if not item.get("outcome")]
             outcomes = {**settled, **{item["id"]: o for item, o in zip(to_call, send(to_call), strict=True)}}
             with transaction(factory, workspace_id=workspace_id) as session:
+                found = _rows(session, outcomes)
                 for row_id, outcome in outcomes.items():
-                    found = session.get(Delivery, row_id)
-                    if found is not None and found.status == "sending":
-                        _record(found, outcome, settings, now, report)
+                    row = found.get(row_id)
+                    if row is not None and row.status == "sending":
+                        _record(row, outcome, settings, now, report)
             if len(rows) < wanted:
                 break
     return report
+
+
+def _rows(session: Session, ids: Iterable[int]) -> dict[int, Delivery]:
+    """The rows by id, read in a few queries: one ``session.get`` per row made a query each, and each one
+    first flushed the row recorded before it."""
+    wanted = sorted(ids)
+    found: dict[int, Delivery] = {}
+    for start in range(0, len(wanted), CHUNK):
+        for row in session.scalars(select(Delivery).where(Delivery.id.in_(wanted[start : start + CHUNK]))):
+            found[row.id] = row
+    return found
 
 
 def _record(row: Delivery, outcome: Outcome, settings: ChannelSettings, now: datetime, report: ChannelReport) -> None:

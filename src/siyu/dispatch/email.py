@@ -30,8 +30,9 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from datetime import datetime
-from email.message import EmailMessage
-from email.policy import SMTP
+from email.header import Header
+from email.mime.text import MIMEText
+from email.policy import compat32
 from email.utils import format_datetime, formataddr
 from typing import Any, ClassVar, Literal
 
@@ -113,13 +114,25 @@ def addresses(session: Session, contact_ids: Sequence[int]) -> dict[int, str]:
     return found
 
 
-def render(settings: EmailSettings, row: Delivery, to: str, now: datetime) -> EmailMessage:
+# CRLF line ends, as SMTP wants them. The legacy (compat32) message classes build a message about six times
+# faster than EmailMessage, whose header registry parses every header it is given: at hundreds of thousands
+# of messages a day that is the e-mail channel's main cost. Non-ASCII headers are RFC 2047 encoded by hand.
+WIRE = compat32.clone(linesep="\r\n")
+
+
+def _header(name: str, value: str) -> str:
+    return value if value.isascii() else Header(value, "utf-8", header_name=name).encode()
+
+
+def render(settings: EmailSettings, row: Delivery, to: str, now: datetime) -> bytes:
+    """The message as it goes on the wire: UTF-8 text (base64), RFC 2047 headers, CRLF line ends."""
     content = row.content if isinstance(row.content, dict) else {}
     text = str(content.get("text") or "")
-    message = EmailMessage()
-    message["From"] = formataddr((settings.from_name or "", settings.from_address))
+    url = content.get("url")
+    message = MIMEText(text + (f"\n\n{url}\n" if url else "\n"), "plain", "utf-8")
+    message["From"] = formataddr((settings.from_name or "", settings.from_address), charset="utf-8")
     message["To"] = to
-    message["Subject"] = str(content.get("title") or text.splitlines()[0][:60] if text else "")
+    message["Subject"] = _header("Subject", str(content.get("title") or text.splitlines()[0][:60] if text else ""))
     message["Date"] = format_datetime(now)
     message["Message-ID"] = f"<{message_id(row.id, row.dedup_key)}@{settings.domain}>"
     message["X-Siyu-Delivery"] = str(row.id)
@@ -127,9 +140,7 @@ def render(settings: EmailSettings, row: Delivery, to: str, now: datetime) -> Em
         message["Reply-To"] = settings.reply_to
     if settings.unsubscribe_url and row.priority == Priority.marketing.value:
         message["List-Unsubscribe"] = f"<{settings.unsubscribe_url}>"
-    url = content.get("url")
-    message.set_content(text + (f"\n\n{url}\n" if url else "\n"))
-    return message
+    return message.as_bytes(policy=WIRE)
 
 
 class _Relay:
@@ -246,7 +257,7 @@ class Email(CallChannel):
                     "id": row.id,
                     "attempts": row.attempts,
                     "to": to[row.contact_id],
-                    "message": message.as_bytes(policy=SMTP),
+                    "message": message,
                 }
             )
         return out

@@ -94,7 +94,9 @@ class Delivery(IdMixin, WorkspaceScoped, Base):
         UniqueConstraint("workspace_id", "dedup_key"),
         Index("ix_delivery_due", "status", "not_before"),
         Index("ix_delivery_contact", "contact_id", "created_at"),
-        Index("ix_delivery_external_ref", "channel", "external_ref"),
+        # external_ref alone (a lookup by reference is selective on it): an index led by channel tempts
+        # SQLite's planner, without statistics, into walking all of a channel's rows for per-channel counts
+        Index("ix_delivery_external_ref", "external_ref"),
     )
 
     contact_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("contact.id", ondelete="CASCADE"), nullable=False)

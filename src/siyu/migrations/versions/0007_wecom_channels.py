@@ -178,7 +178,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table("delivery", schema=None) as batch_op:
         batch_op.add_column(sa.Column("external_ref", sa.String(length=128), nullable=True))
-        batch_op.create_index("ix_delivery_external_ref", ["channel", "external_ref"], unique=False)
+        batch_op.create_index("ix_delivery_external_ref", ["external_ref"], unique=False)
 
     with op.batch_alter_table("tag_group", schema=None) as batch_op:
         batch_op.add_column(sa.Column("wecom_group_id", sa.String(length=128), nullable=True))
