@@ -140,6 +140,14 @@ def _customers_full(
         if page:
             report.customers += _write(factory, workspace_id, settings, list(page.values()), complete=False)
             progress("customers", report.customers)
+    if unserved:  # their follows were not read: the tags on them are not known, so leave their customers be
+        with transaction(factory, workspace_id=workspace_id) as session:
+            for external in session.scalars(
+                select(StaffRelation.external_userid)
+                .join(StaffMember, StaffMember.id == StaffRelation.staff_id)
+                .where(StaffMember.userid.in_(unserved))
+            ):
+                tags.pop(external, None)
     externals = sorted(tags)
     for start in range(0, len(externals), page_size):
         with transaction(factory, workspace_id=workspace_id) as session:
