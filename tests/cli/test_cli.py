@@ -6,12 +6,14 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from siyu.cli.dev import DEMO_STATE
 from siyu.cli.server import DEMO_EMAIL, DEMO_PASSWORD
 
 REPO = Path(__file__).resolve().parents[2]
@@ -122,7 +124,8 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 def test_demo_serves_the_console_and_prints_a_working_login(tmp_path: Path) -> None:
-    """What `make demo` does, on a free port: build the demo, print the login, serve the console."""
+    """What `make demo` does, on a free port: build the demo, print the login, serve the console, and play
+    the WeCom flow on the stand-in."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIYU_")}
     env.update(SIYU_PORT=str(port), SIYU_DATA_DIR=str(tmp_path / "data"))
@@ -154,6 +157,22 @@ def test_demo_serves_the_console_and_prints_a_working_login(tmp_path: Path) -> N
         assert login.status_code == 200
         assert login.json()["role"] == "owner"
         assert httpx.get(f"{base}/docs").status_code == 200
+        # the WeCom flow on the stand-in: a customer scans the demo 渠道活码 15 s after serving → callback →
+        # a contact with its source → the welcome message inside WeCom's 20 s
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 60
+        while not any("WeCom demo:" in line for line in lines):
+            assert time.monotonic() < deadline, f"no WeCom demo line: {lines[-5:]}"
+            time.sleep(0.5)
+        played = next(line for line in lines if "WeCom demo:" in line)
+        assert f"scanned the 渠道活码 {DEMO_STATE}; welcome message sent in" in played, played
+        assert float(played.rsplit(" in ", 1)[1].split()[0]) <= 20
+        found = httpx.get(f"{base}/api/v1/contacts", params={"channel_code": DEMO_STATE}, cookies=login.cookies).json()[
+            "items"
+        ]
+        assert len(found) == 1
     finally:
         proc.terminate()
         proc.wait(15)
