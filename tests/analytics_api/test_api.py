@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from siyu.auth.permissions import Permission
 from siyu.kit.db import transaction
 from siyu.kit.time import utcnow
-from siyu.models import OrderRefund, PropertyDefinition, SalesOrder
+from siyu.metrics.cache import CACHE
+from siyu.models import Contact, OrderRefund, PropertyDefinition, SalesOrder
 from siyu.segment.flows import refresh_workspace
 from tests.contact.factories import add_event, add_order, create_contact
 from tests.factories import create_token, create_workspace
@@ -215,3 +216,24 @@ def test_contacts_carry_tags_by_name(api: Api, tmp_path: Any) -> None:
     assert len(api.call("GET", f"/api/v1/contacts/{li}/tags").json()) == 2
     groups = {g["name"]: g["tags"] for g in api.call("GET", "/api/v1/tag-groups").json()}
     assert groups == {"肤质": 1, "导入标签": 1}
+
+
+def test_metrics_are_cached_until_new_data_lands(api: Api) -> None:
+    """The same metric twice is computed once; an order copied into the analytics store by the next
+    refresh changes the store's generation, and the figure with it."""
+    api.refresh()
+    today = NOW.date()
+    start, end = (today - timedelta(days=40)).isoformat(), (today + timedelta(days=1)).isoformat()  # local dates
+    query = {"kind": "commerce", "period": "month", "start": start, "end": end}
+    hits, misses = CACHE.hits, CACHE.misses
+    first = api.call("POST", "/api/v1/metrics", query).json()
+    assert api.call("POST", "/api/v1/metrics", query).json() == first
+    assert (CACHE.hits - hits, CACHE.misses - misses) == (1, 1)
+    with transaction(api.factory, workspace_id=api.ws) as session:
+        zhao = session.get(Contact, api.contacts["zhao"])
+        assert zhao is not None
+        add_order(session, zhao, "O-zhao", 7_000, NOW - timedelta(hours=1))
+    assert api.call("POST", "/api/v1/metrics", query).json() == first  # not in the analytics store yet
+    api.refresh("incremental")
+    after = api.call("POST", "/api/v1/metrics", query).json()
+    assert sum(r["gmv_fen"] for r in after["rows"]) == sum(r["gmv_fen"] for r in first["rows"]) + 7_000

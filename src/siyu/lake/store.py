@@ -13,9 +13,11 @@ and the next sync copies everything again.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -115,8 +117,11 @@ class Lake:
             try:
                 yield cursor
             finally:
-                cursor.close()
-                self._leave(inst)
+                try:
+                    _stamp(cursor)
+                finally:
+                    cursor.close()
+                    self._leave(inst)
         finally:
             inst.writer.release()
 
@@ -168,6 +173,31 @@ class Lake:
             connection.close()
             raise
         inst.connection, inst.writable = connection, writable
+
+
+GENERATION_KEY = "generation"
+
+
+def _stamp(cursor: duckdb.DuckDBPyConnection) -> None:
+    """After every write (kept or not), a new generation: what was computed from the store before is stale
+    (the metric cache keys on it, in every process that reads the file)."""
+    try:
+        cursor.execute(
+            "INSERT OR REPLACE INTO lake_meta (key, value) VALUES (?, ?)", [GENERATION_KEY, uuid.uuid4().hex]
+        )
+    except duckdb.Error:
+        # a writer that left its transaction aborted: end it, then stamp (what it wrote may have been kept)
+        with contextlib.suppress(duckdb.Error):
+            cursor.execute("ROLLBACK")
+        cursor.execute(
+            "INSERT OR REPLACE INTO lake_meta (key, value) VALUES (?, ?)", [GENERATION_KEY, uuid.uuid4().hex]
+        )
+
+
+def generation(connection: duckdb.DuckDBPyConnection) -> str:
+    """The store's generation: it changes with every write."""
+    row = first_row(connection.execute("SELECT value FROM lake_meta WHERE key = ?", [GENERATION_KEY]))
+    return str(row[0]) if row else ""
 
 
 def lake_for(settings: Settings) -> Lake:
