@@ -183,6 +183,23 @@ METRICS: list[dict[str, Any]] = [
         "end": "2026-06-30",
     },
     {"kind": "ltv_curve", "days": [0, 7, 30, 90, 180], "start": "2025-07-01", "end": "2026-03-31"},
+    # the board's metrics, filtered too
+    {"kind": "commerce", "period": "total", "source": "wecom", "start": "2026-04-01", "end": "2026-06-30"},
+    {"kind": "retention_30d", "period": "week", "start": "2026-01-01", "end": "2026-05-31"},
+    {"kind": "repurchase_30d", "period": "month", "start": "2025-07-01", "end": "2026-05-31"},
+    {"kind": "follows", "start": "2026-04-01", "end": "2026-06-30"},
+    {"kind": "messages", "by": "content", "start": "2026-04-01", "end": "2026-06-30"},
+    {"kind": "messages", "by": "period", "period": "week", "start": "2026-04-01", "end": "2026-06-30"},
+    {"kind": "groups", "start": "2026-04-01", "end": "2026-06-30"},
+    {"kind": "groups", "by": "group", "start": "2026-04-01", "end": "2026-06-30"},
+    {"kind": "visit_conversion", "start": "2026-04-01", "end": "2026-06-30"},
+    {
+        "kind": "funnel",
+        "steps": ["joined", "any_interaction", "order_paid", "order_paid"],
+        "within_days": 30,
+        "start": "2026-01-01",
+        "end": "2026-05-31",
+    },
 ]
 
 

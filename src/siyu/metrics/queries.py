@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlglot import exp
 
 EPOCH = date(1970, 1, 1)
+RELATION_NAMES = ("contact_added", "contact_deleted", "subscribed", "unsubscribed")
 MAX_DAYS = 3660
 
 
@@ -28,6 +29,11 @@ class Period(StrEnum):
     day = "day"
     week = "week"
     month = "month"
+    total = "total"  # the whole range as one period
+
+
+SCOPED_TABLES = ("contacts", "events", "orders", "refunds")
+TEXT = r"^[^\x00]{1,64}$"  # quoted into the SQL (quotes doubled)
 
 
 class _Query(BaseModel):
@@ -35,6 +41,11 @@ class _Query(BaseModel):
 
     start: date
     end: date
+    segment_id: int | None = Field(None, ge=1, description="Only the current members of this segment.")
+    source: str | None = Field(None, pattern=TEXT, description="Only contacts whose first source is this.")
+    channel_code: str | None = Field(
+        None, pattern=TEXT, description="Only contacts who joined through this channel code (渠道活码)."
+    )
 
     @model_validator(mode="after")
     def _range(self) -> _Query:
@@ -70,12 +81,62 @@ class Retention7d(_Query):
     """Share of contacts who joined between start and end that interacted in their first 7 days after."""
 
     kind: Literal["retention_7d"] = "retention_7d"
+    period: Period = Field(Period.total, description="Also split by the period of joining.")
+
+
+class Retention30d(_Query):
+    """Share of contacts who joined between start and end that interacted on days 24–30 after (still there
+    in the last week of their first month)."""
+
+    kind: Literal["retention_30d"] = "retention_30d"
+    period: Period = Field(Period.total, description="Also split by the period of joining.")
 
 
 class Repurchase30d(_Query):
     """Share of first-time buyers (first order between start and end) who bought again within 30 days."""
 
     kind: Literal["repurchase_30d"] = "repurchase_30d"
+    period: Period = Field(Period.total, description="Also split by the period of the first order.")
+
+
+class Follows(_Query):
+    """Relations started and ended per day: WeCom friends added and deleted, 公众号 follows and unfollows."""
+
+    kind: Literal["follows"] = "follows"
+    period: Period = Period.day
+
+
+class Messages(_Query):
+    """Messages sent (``message_sent``) in the range and the share of them opened, clicked and answered by
+    their recipient — per period, content, content type or channel."""
+
+    kind: Literal["messages"] = "messages"
+    by: Literal["period", "content", "content_type", "channel"] = "period"
+    period: Period = Period.day
+    within_days: int = Field(7, ge=1, le=60, description="Opens and clicks count this many days after the send.")
+    reply_hours: int = Field(48, ge=1, le=720, description="A message from the contact this soon is an answer.")
+    content_types: list[Annotated[str, Field(pattern=TEXT)]] | None = Field(
+        None, max_length=20, description="Only messages of these content types (e.g. promotions)."
+    )
+
+
+class Groups(_Query):
+    """Customer groups (社群): messages, speakers, members at the end of the range, lurkers — per period or
+    per group."""
+
+    kind: Literal["groups"] = "groups"
+    by: Literal["period", "group"] = "period"
+    period: Period = Period.day
+
+
+class VisitConversion(_Query):
+    """Visitors (contacts with a visit event, e.g. a 小程序 ``page_view``) and those of them who ordered on a
+    sales channel in the range."""
+
+    kind: Literal["visit_conversion"] = "visit_conversion"
+    visit_event: str = Field("page_view", pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    visit_source: str | None = Field("miniprogram", pattern=TEXT)
+    sales_channel: str | None = Field("miniprogram", pattern=TEXT)
 
 
 class CohortRetention(_Query):
@@ -103,13 +164,37 @@ class LtvCurve(_Query):
 
 
 MetricQuery = Annotated[
-    Commerce | NewContacts | ActiveRate | Retention7d | Repurchase30d | CohortRetention | Funnel | LtvCurve,
+    Commerce
+    | NewContacts
+    | ActiveRate
+    | Retention7d
+    | Retention30d
+    | Repurchase30d
+    | CohortRetention
+    | Funnel
+    | LtvCurve
+    | Follows
+    | Messages
+    | Groups
+    | VisitConversion,
     Field(discriminator="kind"),
 ]
 
+# Funnel steps that are not event names: the contact joining (first step only) and any interaction.
+JOINED = "joined"
+ANY_INTERACTION = "any_interaction"
+
 
 def _names(names: tuple[str, ...] | list[str]) -> str:
-    return ", ".join("'" + n.replace("'", "''") + "'" for n in names)
+    return ", ".join(_quote(n) for n in names)
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _json(column: str, key: str) -> str:
+    return f"json_extract_string({column}, '$.{key}')"
 
 
 def _period_key(column_day: str, column_time: str, period: Period | str) -> str:
@@ -118,6 +203,8 @@ def _period_key(column_day: str, column_time: str, period: Period | str) -> str:
         return column_day
     if period == Period.week:
         return f"({column_day} + 3) // 7"  # 1970-01-01 was a Thursday: week n starts on a Monday
+    if period == Period.total:
+        return "0"
     return f"(YEAR({column_time}) * 12 + MONTH({column_time}) - 1)"
 
 
@@ -187,34 +274,40 @@ def compile_metric(query: BaseModel, workspace_id: int, as_of_day: int, engageme
         SELECT a.period, a.active, SUM(j.joined) AS contacts
         FROM a JOIN joined AS j ON j.period <= a.period GROUP BY a.period, a.active ORDER BY a.period
         """
-    elif isinstance(query, Retention7d):
-        last = min(end, as_of_day - 7)
+    elif isinstance(query, Retention7d | Retention30d):
+        since, last_offset = (1, 7) if isinstance(query, Retention7d) else (24, 30)
+        last = min(end, as_of_day - last_offset)
+        key = _period_key("created_day", "created_at", query.period)
         sql = f"""
         WITH cohort AS (
-            SELECT contact_id, created_day FROM contacts
+            SELECT contact_id, created_day, {key} AS period FROM contacts
             WHERE workspace_id = {ws} AND merged_into_id IS NULL AND created_day BETWEEN {start} AND {last}
         ), kept AS (
             SELECT DISTINCT c.contact_id FROM cohort AS c JOIN events AS e
               ON e.workspace_id = {ws} AND e.contact_id = c.contact_id
-            WHERE e.name IN ({engaged}) AND e.occurred_day BETWEEN c.created_day + 1 AND c.created_day + 7
+            WHERE e.name IN ({engaged})
+              AND e.occurred_day BETWEEN c.created_day + {since} AND c.created_day + {last_offset}
         )
-        SELECT (SELECT COUNT(*) FROM cohort) AS cohort, (SELECT COUNT(*) FROM kept) AS retained
+        SELECT c.period, COUNT(*) AS cohort, COUNT(k.contact_id) AS retained
+        FROM cohort AS c LEFT JOIN kept AS k ON k.contact_id = c.contact_id GROUP BY c.period ORDER BY c.period
         """
     elif isinstance(query, Repurchase30d):
         last = min(end, as_of_day - 30)
+        key = _period_key("first_day", "first_at", query.period)
         sql = f"""
         WITH firsts AS (
-            SELECT o.contact_id, MIN(o.paid_day) AS first_day FROM orders AS o
+            SELECT o.contact_id, MIN(o.paid_day) AS first_day, MIN(o.paid_at) AS first_at FROM orders AS o
             JOIN contacts AS c ON c.workspace_id = o.workspace_id AND c.contact_id = o.contact_id
             WHERE o.workspace_id = {ws} AND c.merged_into_id IS NULL GROUP BY o.contact_id
         ), cohort AS (
-            SELECT contact_id, first_day FROM firsts WHERE first_day BETWEEN {start} AND {last}
+            SELECT contact_id, first_day, {key} AS period FROM firsts WHERE first_day BETWEEN {start} AND {last}
         ), again AS (
             SELECT DISTINCT f.contact_id FROM cohort AS f JOIN orders AS o
               ON o.workspace_id = {ws} AND o.contact_id = f.contact_id
             WHERE o.paid_day BETWEEN f.first_day + 1 AND f.first_day + 30
         )
-        SELECT (SELECT COUNT(*) FROM cohort) AS cohort, (SELECT COUNT(*) FROM again) AS repurchased
+        SELECT f.period, COUNT(*) AS cohort, COUNT(a.contact_id) AS repurchased
+        FROM cohort AS f LEFT JOIN again AS a ON a.contact_id = f.contact_id GROUP BY f.period ORDER BY f.period
         """
     elif isinstance(query, CohortRetention):
         if query.basis == "orders":
@@ -243,17 +336,27 @@ def compile_metric(query: BaseModel, workspace_id: int, as_of_day: int, engageme
         """
     elif isinstance(query, Funnel):
         steps = query.steps
-        ctes = [
-            f"""s1 AS (SELECT e.contact_id, MIN(e.occurred_at) AS at0, MIN(e.occurred_at) AS at1
+
+        def named(name: str) -> str:
+            return f"e.name IN ({engaged})" if name == ANY_INTERACTION else f"e.name = {_quote(name)}"
+
+        if steps[0] == JOINED:
+            first_step = f"""s1 AS (SELECT contact_id, MIN(created_at) AS at0, MIN(created_at) AS at1
+                FROM contacts WHERE workspace_id = {ws} AND merged_into_id IS NULL
+                  AND created_day BETWEEN {start} AND {end} GROUP BY contact_id)"""
+        else:
+            first_step = f"""s1 AS (SELECT e.contact_id, MIN(e.occurred_at) AS at0, MIN(e.occurred_at) AS at1
                 FROM events AS e JOIN contacts AS c ON c.workspace_id = e.workspace_id AND c.contact_id = e.contact_id
-                WHERE e.workspace_id = {ws} AND c.merged_into_id IS NULL AND e.name = '{steps[0]}'
+                WHERE e.workspace_id = {ws} AND c.merged_into_id IS NULL AND {named(steps[0])}
                   AND e.occurred_day BETWEEN {start} AND {end} GROUP BY e.contact_id)"""
-        ]
+        ctes = [first_step]
         for i, name in enumerate(steps[1:], 2):
+            # the same step twice (a repeat order) needs a later event, not the same one again
+            after = ">" if name == steps[i - 2] else ">="
             ctes.append(
                 f"""s{i} AS (SELECT p.contact_id, p.at0, MIN(e.occurred_at) AS at{i}
                 FROM s{i - 1} AS p JOIN events AS e ON e.workspace_id = {ws} AND e.contact_id = p.contact_id
-                WHERE e.name = '{name}' AND e.occurred_at >= p.at{i - 1}
+                WHERE {named(name)} AND e.occurred_at {after} p.at{i - 1}
                   AND e.occurred_at <= p.at0 + INTERVAL {query.within_days} DAY
                 GROUP BY p.contact_id, p.at0)"""
             )
@@ -282,6 +385,155 @@ def compile_metric(query: BaseModel, workspace_id: int, as_of_day: int, engageme
         FROM seen AS s LEFT JOIN paid AS p ON p.contact_id = s.contact_id AND p.paid_day - s.first_day <= s.d
         GROUP BY s.d ORDER BY s.d
         """
+    elif isinstance(query, Follows):
+        key = _period_key("e.occurred_day", "e.occurred_at", query.period)
+        counts = ", ".join(f"SUM(CASE WHEN e.name = '{name}' THEN 1 ELSE 0 END) AS {name}" for name in RELATION_NAMES)
+        sql = f"""
+        SELECT {key} AS period, {counts}
+        FROM events AS e JOIN contacts AS c ON c.workspace_id = e.workspace_id AND c.contact_id = e.contact_id
+        WHERE e.workspace_id = {ws} AND c.merged_into_id IS NULL AND e.name IN ({_names(RELATION_NAMES)})
+          AND e.occurred_day BETWEEN {start} AND {end}
+        GROUP BY 1 ORDER BY 1
+        """
+    elif isinstance(query, Messages):
+        key = {
+            "period": _period_key("s.day", "s.sent_at", query.period),
+            "content": "s.content_id",
+            "content_type": "COALESCE(s.content_type, '')",
+            "channel": "COALESCE(s.channel, '')",
+        }[query.by]
+        only = ""
+        if query.content_types:
+            only = f"AND {_json('e.properties', 'content_type')} IN ({_names(query.content_types)})"
+        within = f"r.occurred_at <= s.sent_at + INTERVAL {query.within_days} DAY"
+        sql = f"""
+        WITH sent AS (
+            SELECT e.event_pk, e.contact_id, e.occurred_at AS sent_at, e.occurred_day AS day,
+                   {_json("e.properties", "content_id")} AS content_id,
+                   {_json("e.properties", "content_type")} AS content_type,
+                   {_json("e.properties", "channel")} AS channel
+            FROM events AS e JOIN contacts AS c ON c.workspace_id = e.workspace_id AND c.contact_id = e.contact_id
+            WHERE e.workspace_id = {ws} AND c.merged_into_id IS NULL AND e.name = 'message_sent'
+              AND e.occurred_day BETWEEN {start} AND {end} {only}
+        ), reactions AS (
+            SELECT contact_id, name, occurred_at, {_json("properties", "content_id")} AS content_id FROM events
+            WHERE workspace_id = {ws} AND name IN ('message_opened', 'link_clicked', 'message_received')
+              AND occurred_day BETWEEN {start} AND {end + max(query.within_days, -(-query.reply_hours // 24))}
+        ), marked AS (
+            SELECT s.event_pk, {key} AS k, MIN(s.content_type) AS content_type, MIN(s.channel) AS channel,
+                   MIN(s.day) AS day,
+                   MAX(CASE WHEN r.name = 'message_opened' AND r.content_id = s.content_id AND {within}
+                       THEN 1 ELSE 0 END) AS opened,
+                   MAX(CASE WHEN r.name = 'link_clicked' AND r.content_id = s.content_id AND {within}
+                       THEN 1 ELSE 0 END) AS clicked,
+                   MAX(CASE WHEN r.name = 'message_received'
+                            AND r.occurred_at <= s.sent_at + INTERVAL {query.reply_hours} HOUR
+                       THEN 1 ELSE 0 END) AS replied
+            FROM sent AS s LEFT JOIN reactions AS r ON r.contact_id = s.contact_id AND r.occurred_at >= s.sent_at
+            GROUP BY s.event_pk, {key}
+        )
+        SELECT k, MIN(content_type), MIN(channel), MIN(day), COUNT(*) AS sent, SUM(opened), SUM(clicked), SUM(replied)
+        FROM marked GROUP BY k ORDER BY k
+        """
+    elif isinstance(query, Groups):
+        group = _json("e.properties", "group_id")
+        if query.by == "group":
+            talk_key, member_key = group, "m.group_id"
+        else:
+            talk_key, member_key = _period_key("e.occurred_day", "e.occurred_at", query.period), "'members'"
+        moves = f"""SELECT e.contact_id, {group} AS group_id, e.occurred_at, e.event_pk,
+                   {_json("e.properties", "group_name")} AS group_name, e.name
+            FROM events AS e JOIN contacts AS c ON c.workspace_id = e.workspace_id AND c.contact_id = e.contact_id
+            WHERE e.workspace_id = {ws} AND c.merged_into_id IS NULL AND e.name IN ('group_joined', 'group_left')
+              AND e.occurred_day <= {end}"""
+        sql = f"""
+        WITH moves AS ({moves}), latest AS (
+            SELECT contact_id, group_id, MAX(group_name) AS group_name,
+                   MAX_BY(name, occurred_at) AS last_move
+            FROM moves GROUP BY contact_id, group_id
+        ), members AS (
+            SELECT contact_id, group_id, group_name FROM latest WHERE last_move = 'group_joined'
+        ), talk AS (
+            SELECT e.contact_id, {group} AS group_id, {talk_key} AS k
+            FROM events AS e JOIN contacts AS c ON c.workspace_id = e.workspace_id AND c.contact_id = e.contact_id
+            WHERE e.workspace_id = {ws} AND c.merged_into_id IS NULL AND e.name = 'group_message'
+              AND e.occurred_day BETWEEN {start} AND {end}
+        ), by_key AS (
+            SELECT CAST(k AS VARCHAR) AS k, COUNT(*) AS messages, COUNT(DISTINCT contact_id) AS speakers
+            FROM talk GROUP BY 1
+        ), spoke AS (
+            SELECT DISTINCT contact_id, group_id FROM talk
+        ), roster AS (
+            SELECT CAST({member_key} AS VARCHAR) AS k, MAX(m.group_name) AS name,
+                   COUNT(DISTINCT m.contact_id) AS members,
+                   COUNT(DISTINCT CASE WHEN s.contact_id IS NULL THEN m.contact_id END) AS lurkers
+            FROM members AS m LEFT JOIN spoke AS s ON s.contact_id = m.contact_id
+              AND {"s.group_id = m.group_id" if query.by == "group" else "TRUE"}
+            GROUP BY 1
+        )
+        SELECT COALESCE(b.k, r.k) AS k, r.name, COALESCE(b.messages, 0), COALESCE(b.speakers, 0),
+               COALESCE(r.members, 0), COALESCE(r.lurkers, 0)
+        FROM by_key AS b FULL OUTER JOIN roster AS r ON r.k = b.k
+        ORDER BY 1
+        """
+    elif isinstance(query, VisitConversion):
+        visit_source = f"AND e.source = {_quote(query.visit_source)}" if query.visit_source else ""
+        channel = f"AND o.sales_channel = {_quote(query.sales_channel)}" if query.sales_channel else ""
+        sql = f"""
+        WITH visitors AS (
+            SELECT DISTINCT e.contact_id FROM events AS e
+            JOIN contacts AS c ON c.workspace_id = e.workspace_id AND c.contact_id = e.contact_id
+            WHERE e.workspace_id = {ws} AND c.merged_into_id IS NULL AND e.name = {_quote(query.visit_event)}
+              {visit_source} AND e.occurred_day BETWEEN {start} AND {end}
+        ), bought AS (
+            SELECT o.contact_id, COUNT(*) AS orders, SUM(o.amount_fen) AS gmv_fen FROM orders AS o
+            WHERE o.workspace_id = {ws} {channel} AND o.paid_day BETWEEN {start} AND {end} GROUP BY o.contact_id
+        )
+        SELECT COUNT(*) AS visitors, COUNT(b.contact_id) AS buyers, COALESCE(SUM(b.orders), 0),
+               COALESCE(SUM(b.gmv_fen), 0)
+        FROM visitors AS v LEFT JOIN bought AS b ON b.contact_id = v.contact_id
+        """
     else:
         raise TypeError(f"not a metric query: {type(query).__name__}")
-    return sqlglot.parse_one(sql, read="duckdb")
+    return _scoped(sqlglot.parse_one(sql, read="duckdb"), query, ws)
+
+
+def _scoped(tree: exp.Expr, query: BaseModel, ws: int) -> exp.Expr:
+    """The query restricted to the contacts its filters name (segment, first source, channel code): every
+    read of contacts, events, orders and refunds goes through a filtered copy, so each metric keeps its one
+    definition. Unfiltered queries are left as they are."""
+    conditions = []
+    segment_id = getattr(query, "segment_id", None)
+    if segment_id is not None:
+        conditions.append(
+            f"contact_id IN (SELECT contact_id FROM segment_members WHERE workspace_id = {ws} "
+            f"AND segment_id = {int(segment_id)})"
+        )
+    if getattr(query, "source", None) is not None:
+        conditions.append(f"first_source = {_quote(query.source)}")  # type: ignore[attr-defined]
+    if getattr(query, "channel_code", None) is not None:
+        conditions.append(f"first_channel_code = {_quote(query.channel_code)}")  # type: ignore[attr-defined]
+    if not conditions:
+        return tree
+    for table in list(tree.find_all(exp.Table)):
+        if table.name in SCOPED_TABLES and not table.args.get("db"):
+            alias = table.alias or table.name
+            table.set("this", exp.to_identifier(f"scoped_{table.name}"))
+            table.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
+    scope = f"""WITH scoped_contacts AS (
+            SELECT * FROM contacts WHERE workspace_id = {ws} AND {" AND ".join(conditions)}
+        ), scoped_events AS (
+            SELECT * FROM events WHERE workspace_id = {ws} AND contact_id IN (SELECT contact_id FROM scoped_contacts)
+        ), scoped_orders AS (
+            SELECT * FROM orders WHERE workspace_id = {ws} AND contact_id IN (SELECT contact_id FROM scoped_contacts)
+        ), scoped_refunds AS (
+            SELECT * FROM refunds WHERE workspace_id = {ws} AND order_pk IN (SELECT order_pk FROM scoped_orders)
+        ) SELECT 1"""
+    prefix = sqlglot.parse_one(scope, read="duckdb")
+    key = "with_" if "with_" in type(tree).arg_types else "with"
+    ctes = list(prefix.args[key].expressions)
+    existing = tree.args.get(key)
+    if existing is not None:
+        ctes.extend(existing.expressions)
+    tree.set(key, exp.With(expressions=ctes))
+    return tree
