@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from siyu import __version__, problems
 from siyu.audit.endpoints import router as audit_router
 from siyu.auth.endpoints import router as auth_router
+from siyu.board.endpoints import router as board_router
 from siyu.channel.endpoints import callback_router
 from siyu.channel.endpoints import router as channel_router
 from siyu.config import Settings, load_settings
@@ -57,6 +58,7 @@ API_ROUTERS = (
     segment_router,
     tiers_router,
     metrics_router,
+    board_router,
     journey_router,
     channels_router,
     channel_router,

@@ -204,7 +204,7 @@ def _period_key(column_day: str, column_time: str, period: Period | str) -> str:
     if period == Period.week:
         return f"({column_day} + 3) // 7"  # 1970-01-01 was a Thursday: week n starts on a Monday
     if period == Period.total:
-        return "0"
+        return "CAST(0 AS INTEGER)"  # an expression: a bare 0 in GROUP BY would mean the first column
     return f"(YEAR({column_time}) * 12 + MONTH({column_time}) - 1)"
 
 

@@ -22,6 +22,7 @@ class Workspace(IdMixin, TimestampMixin, Base):
     identity_rules: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
     # Settings of the built-in tiers (siyu.tiers.config.TierSettings); empty means the defaults.
     tier_settings: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
+    board_settings: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
     # Messaging governance (siyu.dispatch.governance): caps, quiet hours, content mix; {} = the defaults.
     governance: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
     # Outbound channel settings by channel (siyu.dispatch.channels): {"webhook": {"url": …, "secret": …}}.
