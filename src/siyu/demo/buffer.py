@@ -15,12 +15,13 @@ EVENT_NAMES: Final = (
     "contact_added", "contact_deleted", "subscribed", "message_received", "message_opened", "link_clicked",
     "group_joined", "group_left", "group_message", "order_paid", "order_refunded", "page_view", "checkin",
     "coupon_issued", "coupon_redeemed", "points_earned", "referral_invited", "referral_converted",
-    "survey_answered",
+    "survey_answered", "message_sent",
 )  # fmt: skip
 NAME: Final = {name: i for i, name in enumerate(EVENT_NAMES)}
 SOURCES: Final = ("wecom", "mp", "miniprogram", "orders", "loyalty", "referral")
 SOURCE: Final = {name: i for i, name in enumerate(SOURCES)}
-# What counts as the contact being active (retention, activity tiers): not system-side events.
+# What counts as the contact being active (retention, activity tiers): not system-side events (a
+# message_sent is the brand's action, not the customer's).
 ENGAGEMENT: Final = frozenset(
     NAME[n] for n in ("message_opened", "link_clicked", "group_message", "message_received", "checkin",
                       "order_paid", "page_view", "survey_answered")
@@ -31,6 +32,24 @@ NO_IDENTITY: Final = -1
 
 def dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+def appended(
+    cols: dict[str, Ints], name: str, contact: Ints, time: Ints, props: int | Ints, *, source: str, slot: int
+) -> dict[str, Ints]:
+    """``cols`` (from ``EventBuffer.columns``) with more events after them: for events that depend on what
+    the buffer already holds once it has been read."""
+    count = len(contact)
+    extra = {
+        "contact": contact,
+        "time": time,
+        "name": np.full(count, NAME[name], np.int64),
+        "source": np.full(count, SOURCE[source], np.int64),
+        "props": np.broadcast_to(np.asarray(props, np.int64), (count,)),
+        "slot": np.full(count, slot, np.int64),
+        "explicit": np.full(count, -1, np.int64),
+    }
+    return {k: np.concatenate([cols[k], extra[k].astype(np.int64)]) for k in cols}
 
 
 class EventBuffer:

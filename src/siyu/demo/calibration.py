@@ -111,6 +111,14 @@ GROUP_DAILY_SPEAKERS_MAX: Final = 0.10
 GROUP_CAPACITY: Final = (400, 200)  # assumption: community and VIP groups (WeCom allows 500)
 GROUP_MESSAGES_PER_SPEAKER: Final = 2.0  # assumption: mean messages of a member who speaks in a month
 
+# --- 小程序 visits ----------------------------------------------------------------------------------------
+# Share of the window's 小程序 visitors (contacts with a page_view) who order there (assumption, not from
+# the seeds: browsing that ends in no order is added until buyers are this share of visitors; a preset
+# whose buyers are most of its WeChat contacts, such as coffee, stays above it).
+VISITOR_PURCHASE_SHARE: Final = 0.35
+BROWSE_VIEWS_PER_VISITOR: Final = 1.5  # assumption: mean page views of a visitor who does not order
+ORDER_VIEW_MINUTES: Final = (1, 30)  # assumption: a 小程序 order is paid this long after its page view
+
 # --- Surveys (NPS after the first order; response at the 个人号 rate above) -------------------------------
 NPS_SHARES: Final = (0.2, 0.35, 0.45)  # assumption: detractors 0-6, passives 7-8, promoters 9-10 (NPS +25)
 

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.audit import service as audit
-from siyu.demo import commerce, engagement, lifecycle, population, rows
+from siyu.demo import commerce, engagement, lifecycle, population, rows, visits
 from siyu.demo.block import BLOCK_SIZE, Block, Ids
 from siyu.demo.buffer import EventBuffer, dumps
 from siyu.demo.calendar import Send, month_starts, plan, window_for
@@ -233,6 +233,7 @@ def _block(block: Block, sink: Sink, run: Run, *, last: bool) -> int:
     lifecycle.referrals(block, run.referrals)
     lifecycle.after_orders(block, orders)
     cols = lifecycle.fix_retention(block, block.buf.columns(), preset.home_page)
+    cols = visits.miniprogram(block, orders, cols)
     rows.identities(block)
     out = rows.Rows()
     ws = run.workspace_id

@@ -12,7 +12,7 @@ import numpy as np
 
 from siyu.demo import calibration as cal
 from siyu.demo.block import NEVER, SLOT_MINI, SLOT_MP, SLOT_WECOM, Block, Ints, Orders
-from siyu.demo.buffer import ENGAGEMENT, NAME, dumps
+from siyu.demo.buffer import ENGAGEMENT, NAME, appended, dumps
 from siyu.demo.population import DAY, INACTIVE, ROUTE_MP, ROUTE_WECOM, TZ_OFFSET, VIP
 
 HOUR: Final = 3600
@@ -220,13 +220,5 @@ def fix_retention(block: Block, cols: dict[str, Ints], home_page: str) -> dict[s
     need = np.flatnonzero(eligible & block.retained & ~active)
     at = block.added[need] + block.uniform(DAY, 8 * DAY - 60, len(need))
     block.used_slot[need, SLOT_MINI] = True
-    extra = {
-        "contact": need,
-        "time": at,
-        "name": np.full(len(need), NAME["page_view"], np.int64),
-        "source": np.full(len(need), 2, np.int64),  # miniprogram
-        "props": np.full(len(need), block.buf.text({"page": home_page}), np.int64),
-        "slot": np.full(len(need), SLOT_MINI, np.int64),
-        "explicit": np.full(len(need), -1, np.int64),
-    }
-    return {k: np.concatenate([cols[k], extra[k]]) for k in cols}
+    page = block.buf.text({"page": home_page})
+    return appended(cols, "page_view", need, at, page, source="miniprogram", slot=SLOT_MINI)

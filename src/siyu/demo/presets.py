@@ -75,6 +75,7 @@ class Preset:
     items_per_order: float  # mean number of order lines
     group_hours: tuple[int, ...]  # Shanghai hours when groups talk most
     home_page: str
+    product_page: str  # a product's 小程序 page, followed by ?sku=<sku>
 
 
 def _skus(prefix: str, rows: list[tuple[str, str, str, int, float]]) -> tuple[Sku, ...]:
@@ -147,6 +148,7 @@ BEAUTY = Preset(
     items_per_order=1.6,
     group_hours=(10, 15, 20, 21),
     home_page="/pages/home/index",
+    product_page="/pages/goods/detail",
 )
 
 BABY = Preset(
@@ -214,6 +216,7 @@ BABY = Preset(
     items_per_order=1.8,
     group_hours=(10, 15, 15, 21),
     home_page="/pages/index/index",
+    product_page="/pages/goods/detail",
 )
 
 COFFEE = Preset(
@@ -277,6 +280,7 @@ COFFEE = Preset(
     items_per_order=1.4,
     group_hours=(8, 12, 15, 20),
     home_page="/pages/menu/index",
+    product_page="/pages/menu/item",
 )
 
 EDUCATION = Preset(
@@ -340,6 +344,7 @@ EDUCATION = Preset(
     items_per_order=1.2,
     group_hours=(10, 15, 20, 21),
     home_page="/pages/course/index",
+    product_page="/pages/course/detail",
 )
 
 PRESETS: dict[Industry, Preset] = {p.industry: p for p in (BEAUTY, BABY, COFFEE, EDUCATION)}

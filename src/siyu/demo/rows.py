@@ -84,7 +84,8 @@ EVENT_COLUMNS: Final = (
 )
 # Salts of the opaque identity values (distinct per kind, shifted by the seed).
 _SALTS: Final = {SLOT_WECOM: 11, SLOT_UNIONID: 13, SLOT_MP: 17, SLOT_MINI: 19, SLOT_EMAIL: 23, SLOT_PHONE: 29}
-EXTRA_SHARES: Final = {SLOT_UNIONID: 0.8, SLOT_MINI: 0.5, SLOT_PHONE: 0.55, SLOT_EMAIL: 0.05}  # assumption
+# assumption; a 小程序 openid comes only with a 小程序 visit (visits.py), so it has no share here
+EXTRA_SHARES: Final = {SLOT_UNIONID: 0.8, SLOT_PHONE: 0.55, SLOT_EMAIL: 0.05}
 SMS_OPT_OUT: Final = 0.03  # assumption: phone holders who answered 退订 to an SMS
 
 
@@ -100,11 +101,11 @@ class Rows:
 
 
 def identities(block: Block) -> None:
-    """Decide which identities each contact has (WeChat ones for WeChat users, phone for platform buyers)."""
+    """Decide which identities each contact has (WeChat ones for WeChat users, phone for platform buyers;
+    the 小程序 openid is already set for every 小程序 visitor)."""
     rng, used = block.rng, block.used_slot
     wechat = used[:, SLOT_WECOM] | used[:, SLOT_MP] | used[:, SLOT_MINI]
     used[:, SLOT_UNIONID] |= wechat & (rng.random(block.n) < EXTRA_SHARES[SLOT_UNIONID])
-    used[:, SLOT_MINI] |= used[:, SLOT_WECOM] & (rng.random(block.n) < EXTRA_SHARES[SLOT_MINI])
     used[:, SLOT_PHONE] |= (block.route == ROUTE_PLATFORM) | (rng.random(block.n) < EXTRA_SHARES[SLOT_PHONE])
     used[:, SLOT_EMAIL] |= rng.random(block.n) < EXTRA_SHARES[SLOT_EMAIL]
 
