@@ -105,12 +105,12 @@ def settings_of(session: Session) -> BoardSettings:
 class _Runner:
     """Metric results for one range and scope, each query run once (and cached across requests)."""
 
-    def __init__(self, session: Session, lake: Lake, start: date, end: date, scope: dict[str, Any]) -> None:
-        self.session, self.lake, self.start, self.end, self.scope = session, lake, start, end, scope
+    def __init__(self, reader: metrics.Reader, start: date, end: date, scope: dict[str, Any]) -> None:
+        self.reader, self.start, self.end, self.scope = reader, start, end, scope
 
     def __call__(self, query: type[BaseModel], **fields: Any) -> dict[str, Any]:
         built = query.model_validate({"start": self.start, "end": self.end, **self.scope, **fields})
-        return metrics.run(self.session, self.lake, built)
+        return self.reader.run(built)
 
 
 def _days(start: date, end: date) -> int:
@@ -197,18 +197,19 @@ def board(session: Session, lake: Lake, filters: BoardFilters) -> dict[str, Any]
     today = today_of(session)
     start, end = filters.resolved(today)
     scope = filters.scope()
-    current = _values(_Runner(session, lake, start, end, scope), settings, trend=True)
     length = _days(start, end)
     p_end = start - timedelta(days=1)
     p_start = p_end - timedelta(days=length - 1)
-    previous = _values(_Runner(session, lake, p_start, p_end, scope), settings, trend=False)
-    current["gmv_growth"] = {"value": _change(current["gmv"]["value"], previous["gmv"]["value"])}
-    before_p = p_start - timedelta(days=length)
-    previous["gmv_growth"] = {"value": None}
-    if filters.compare:
-        older = _Runner(session, lake, before_p, p_start - timedelta(days=1), scope)(q.Commerce, period="total")
-        older_gmv = older["rows"][0]["gmv_fen"] if older["rows"] else 0
-        previous["gmv_growth"] = {"value": _change(previous["gmv"]["value"], older_gmv)}
+    with metrics.reading(session, lake) as reader:
+        current = _values(_Runner(reader, start, end, scope), settings, trend=True)
+        previous = _values(_Runner(reader, p_start, p_end, scope), settings, trend=False)
+        current["gmv_growth"] = {"value": _change(current["gmv"]["value"], previous["gmv"]["value"])}
+        previous["gmv_growth"] = {"value": None}
+        if filters.compare:
+            before_p = p_start - timedelta(days=length)
+            older = _Runner(reader, before_p, p_start - timedelta(days=1), scope)(q.Commerce, period="total")
+            older_gmv = older["rows"][0]["gmv_fen"] if older["rows"] else 0
+            previous["gmv_growth"] = {"value": _change(previous["gmv"]["value"], older_gmv)}
     kpis = []
     for kpi in KPIS:
         figure = current[kpi.id]
@@ -411,9 +412,19 @@ class ChartOptions(BaseModel):
 
 def chart(session: Session, lake: Lake, name: str, filters: BoardFilters, options: ChartOptions) -> dict[str, Any]:
     """One chart's data as ``columns`` and ``rows`` (lists in column order)."""
-    today = today_of(session)
-    start, end = filters.resolved(today)
-    run = _Runner(session, lake, start, end, filters.scope())
+    if name not in CHARTS:
+        raise KeyError(name)
+    start, end = filters.resolved(today_of(session))
+    if name == "journeys":
+        columns, rows = _deliveries(session, start, end)
+    else:
+        with metrics.reading(session, lake) as reader:
+            columns, rows = _table(_Runner(reader, start, end, filters.scope()), name, options)
+    return {"chart": name, "start": start.isoformat(), "end": end.isoformat(), "columns": columns, "rows": rows}
+
+
+def _table(run: _Runner, name: str, options: ChartOptions) -> tuple[list[str], list[list[Any]]]:
+    start, end = run.start, run.end
     columns: list[str]
     rows: list[list[Any]]
     if name == "traffic":
@@ -486,11 +497,9 @@ def chart(session: Session, lake: Lake, name: str, filters: BoardFilters, option
         rows = [
             [i + 1, s["event"], s["contacts"], s["of_first"], s["of_previous"]] for i, s in enumerate(result["steps"])
         ]
-    elif name == "journeys":
-        columns, rows = _deliveries(session, start, end)
     else:
         raise KeyError(name)
-    return {"chart": name, "start": start.isoformat(), "end": end.isoformat(), "columns": columns, "rows": rows}
+    return columns, rows
 
 
 DELIVERY_STATES: Final = ("queued", "sending", "sent", "handed_to_staff", "delivered", "failed", "blocked", "unknown")
