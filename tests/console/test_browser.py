@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ import uvicorn
 from siyu import migrations
 from siyu.app import create_app
 from siyu.auth.permissions import Role
-from siyu.config import load_settings
+from siyu.config import Settings, load_settings
 from siyu.kit.db import make_engine, make_sessionmaker, transaction
 from siyu.lake.store import lake_for
 from siyu.models import Job
@@ -71,6 +72,13 @@ def live_console(tmp_path: Path) -> Iterator[tuple[str, str, str]]:
     # The analytics refresh the worker would run, so that the segment builder has something to count.
     flows.refresh_workspace(factory, lake_for(settings), workspace.id, mode="full")
     engine.dispose()
+    with serve(settings) as base:
+        yield base, owner.email, owner.password
+
+
+@contextmanager
+def serve(settings: Settings) -> Iterator[str]:
+    """The app on a real uvicorn server in a thread, on a free port; yields its base URL."""
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings, start_worker=False), host="127.0.0.1", port=port, log_level="warning")
@@ -83,7 +91,7 @@ def live_console(tmp_path: Path) -> Iterator[tuple[str, str, str]]:
             pytest.fail("the console server did not start")
         time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}", owner.email, owner.password
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -13,7 +13,7 @@ from io import BytesIO
 from typing import Final, Literal
 
 from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import extract_from_dir, extract_python
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 from babel.support import Translations
@@ -30,6 +30,9 @@ DOMAIN: Final = "messages"
 # (``_``, ``gettext`` and the no-op marker ``N_`` for strings translated later, at render time).
 METHOD_MAP: Final = [("templates/**.html", "jinja2.ext:babel_extract"), ("**.py", "python")]
 OPTIONS_MAP: Final = {"templates/**.html": {"extensions": "jinja2.ext.i18n", "trimmed": "true"}}
+# Modules outside the console whose ``N_`` msgids the console shows (the board's health-check advice
+# stays next to its rules; the console translates it when a page renders).
+SHOWN_FROM: Final = (HERE.parent / "board" / "service.py",)
 
 
 def N_(message: str) -> str:  # noqa: N802 - the gettext convention, and Babel's default keyword
@@ -96,6 +99,12 @@ def extract_messages() -> Catalog:
     template = Catalog(domain=DOMAIN, project="siyu")
     for filename, lineno, message, comments, context in extract_from_dir(HERE, METHOD_MAP, OPTIONS_MAP):
         template.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
+    for path in SHOWN_FROM:
+        with open(path, "rb") as handle:
+            for found in extract_python(handle, {"N_": None}, [], {}):
+                text, notes = found[2], found[3]
+                if isinstance(text, str):
+                    template.add(text, None, [(f"../{path.parent.name}/{path.name}", found[0])], auto_comments=notes)
     return template
 
 

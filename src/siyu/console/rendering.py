@@ -50,6 +50,8 @@ class NavItem:
 # link on the home page to prove it.
 NAV: Final[tuple[NavItem, ...]] = (
     NavItem("/", N_("Dashboard"), None, "home"),
+    NavItem("/board", N_("Data board"), P.analytics_read, "chart"),
+    NavItem("/board/health", N_("Health check"), P.analytics_read, "pulse"),
     NavItem("/contacts", N_("Contacts"), P.contacts_read, "contacts"),
     NavItem("/tags", N_("Tags"), P.contacts_read, "tag"),
     NavItem("/segments", N_("Segments"), P.analytics_read, "users"),
@@ -83,7 +85,11 @@ def nav_for(page: Page) -> list[NavItem]:
 def is_current(item: NavItem, path: str) -> bool:
     if item.path == "/":
         return path == "/"
-    return path == item.path or path.startswith(item.path + "/")
+    if path == item.path:
+        return True
+    # /board/health is its own entry, not a part of /board
+    nested = any(other.path.startswith(item.path + "/") and is_current(other, path) for other in NAV)
+    return path.startswith(item.path + "/") and not nested
 
 
 def local_time(value: datetime | None, timezone: str) -> str:

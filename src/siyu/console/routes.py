@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from siyu.console.pages import (
     audit,
+    board,
     channels,
     contacts,
     home,
@@ -23,6 +24,7 @@ router = APIRouter(include_in_schema=False)
 _PAGES = (
     signin,
     home,
+    board,
     contacts,
     tags,
     segments,

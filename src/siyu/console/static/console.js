@@ -40,7 +40,8 @@
   });
 
   // Charts: an element with data-chart="<id>" is drawn from the JSON in <script id="<id>">; its "type"
-  // says which kind (bar, lines, heatmap, pie, sankey). Labels come translated from the server.
+  // says which kind (bar, lines, stacked, heatmap, pie, sankey, funnel, spark). Labels come translated from
+  // the server.
   var AXIS = {
     axisTick: { show: false },
     axisLine: { lineStyle: { color: "#d5dae3" } },
@@ -68,8 +69,41 @@
           data: data.values.map(function (value, i) {
             return { value: value, itemStyle: { color: data.colors[i], borderRadius: [6, 6, 0, 0] } };
           }),
-          label: { show: true, position: "top", color: "#334155", fontWeight: 600 }
+          label: { show: true, position: "top", color: "#334155", fontWeight: 600, formatter: data.unit ? "{c}" + data.unit : "{c}" }
         }]
+      };
+    },
+    stacked: function (data) {
+      return {
+        grid: Object.assign({}, GRID, { top: 36 }),
+        tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
+        legend: { top: 0, left: 0, icon: "roundRect", textStyle: { color: "#5b6475" } },
+        xAxis: Object.assign({ type: "category", data: data.categories }, AXIS),
+        yAxis: VALUE_AXIS,
+        series: data.series.map(function (part) {
+          return { type: "bar", name: part.name, stack: "all", barMaxWidth: 44, data: part.values, itemStyle: { color: part.color } };
+        })
+      };
+    },
+    funnel: function (data) {
+      return {
+        tooltip: { trigger: "item", formatter: function (p) { return escapeText(p.name) + ": <b>" + escapeText(p.value) + "</b>"; } },
+        series: [{
+          type: "funnel", left: "10%", width: "80%", top: 8, bottom: 8, sort: "none", minSize: "8%", gap: 2,
+          label: { show: true, position: "inside", color: "#fff", formatter: "{b}: {c}" },
+          itemStyle: { borderColor: "#fff", borderWidth: 1 },
+          data: data.items.map(function (item, i) { return { name: item.name, value: item.value, itemStyle: { color: ["#2f6fed", "#14b8a6", "#10b981", "#f59e0b", "#a855f7"][i % 5] } }; })
+        }]
+      };
+    },
+    spark: function (data) {
+      return {
+        grid: { left: 2, right: 2, top: 4, bottom: 2 },
+        tooltip: { trigger: "axis", confine: true },
+        xAxis: { type: "category", data: data.categories, show: false, boundaryGap: false },
+        yAxis: { type: "value", show: false, scale: true },
+        series: [{ type: "line", name: data.name, data: data.values, showSymbol: false, smooth: true,
+          lineStyle: { width: 1.5, color: "#2f6fed" }, areaStyle: { color: "#2f6fed", opacity: 0.08 } }]
       };
     },
     lines: function (data) {
@@ -160,6 +194,7 @@
         textStyle: { fontFamily: window.getComputedStyle(document.body).fontFamily }
       }, build(data)));
       el.setAttribute("data-drawn", "1");
+      el.setAttribute("aria-busy", "false");
       window.addEventListener("resize", function () { chart.resize(); });
     });
   }
