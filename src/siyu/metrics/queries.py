@@ -193,6 +193,11 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _merged(ws: int) -> str:
+    """The workspace's merged contacts: few, so excluding them is cheaper than joining every live contact."""
+    return f"SELECT contact_id FROM contacts WHERE workspace_id = {ws} AND merged_into_id IS NOT NULL"
+
+
 def _json(column: str, key: str) -> str:
     return f"json_extract_string({column}, '$.{key}')"
 
@@ -263,8 +268,8 @@ def compile_metric(query: BaseModel, workspace_id: int, as_of_day: int, engageme
         sql = f"""
         WITH a AS (
             SELECT {key_e} AS period, COUNT(DISTINCT e.contact_id) AS active
-            FROM events AS e JOIN contacts AS c ON c.workspace_id = e.workspace_id AND c.contact_id = e.contact_id
-            WHERE e.workspace_id = {ws} AND c.merged_into_id IS NULL AND e.name IN ({engaged})
+            FROM events AS e
+            WHERE e.workspace_id = {ws} AND e.contact_id NOT IN ({_merged(ws)}) AND e.name IN ({engaged})
               AND e.occurred_day BETWEEN {start} AND {end}
             GROUP BY 1
         ), joined AS (
@@ -390,8 +395,8 @@ def compile_metric(query: BaseModel, workspace_id: int, as_of_day: int, engageme
         counts = ", ".join(f"SUM(CASE WHEN e.name = '{name}' THEN 1 ELSE 0 END) AS {name}" for name in RELATION_NAMES)
         sql = f"""
         SELECT {key} AS period, {counts}
-        FROM events AS e JOIN contacts AS c ON c.workspace_id = e.workspace_id AND c.contact_id = e.contact_id
-        WHERE e.workspace_id = {ws} AND c.merged_into_id IS NULL AND e.name IN ({_names(RELATION_NAMES)})
+        FROM events AS e
+        WHERE e.workspace_id = {ws} AND e.contact_id NOT IN ({_merged(ws)}) AND e.name IN ({_names(RELATION_NAMES)})
           AND e.occurred_day BETWEEN {start} AND {end}
         GROUP BY 1 ORDER BY 1
         """
@@ -405,35 +410,46 @@ def compile_metric(query: BaseModel, workspace_id: int, as_of_day: int, engageme
         only = ""
         if query.content_types:
             only = f"AND {_json('e.properties', 'content_type')} IN ({_names(query.content_types)})"
-        within = f"r.occurred_at <= s.sent_at + INTERVAL {query.within_days} DAY"
+        # content type and channel are read out of the JSON only where the query needs them
+        described = query.by == "content"
+        content_type = _json("e.properties", "content_type") if described or query.by == "content_type" else "NULL"
+        channel = _json("e.properties", "channel") if described or query.by == "channel" else "NULL"
+        window = f"r.occurred_at BETWEEN s.sent_at AND s.sent_at + INTERVAL {query.within_days} DAY"
+        replies = f"r.occurred_at BETWEEN s.sent_at AND s.sent_at + INTERVAL {query.reply_hours} HOUR"
+        last = end + max(query.within_days, -(-query.reply_hours // 24))
+        # each count is a join against the (small) reactions, grouped by key; no per-send table is joined back
         sql = f"""
         WITH sent AS (
             SELECT e.event_pk, e.contact_id, e.occurred_at AS sent_at, e.occurred_day AS day,
                    {_json("e.properties", "content_id")} AS content_id,
-                   {_json("e.properties", "content_type")} AS content_type,
-                   {_json("e.properties", "channel")} AS channel
-            FROM events AS e JOIN contacts AS c ON c.workspace_id = e.workspace_id AND c.contact_id = e.contact_id
-            WHERE e.workspace_id = {ws} AND c.merged_into_id IS NULL AND e.name = 'message_sent'
-              AND e.occurred_day BETWEEN {start} AND {end} {only}
+                   {content_type} AS content_type, {channel} AS channel
+            FROM events AS e
+            WHERE e.workspace_id = {ws} AND e.name = 'message_sent' AND e.occurred_day BETWEEN {start} AND {end}
+              AND e.contact_id NOT IN ({_merged(ws)}) {only}
         ), reactions AS (
             SELECT contact_id, name, occurred_at, {_json("properties", "content_id")} AS content_id FROM events
-            WHERE workspace_id = {ws} AND name IN ('message_opened', 'link_clicked', 'message_received')
-              AND occurred_day BETWEEN {start} AND {end + max(query.within_days, -(-query.reply_hours // 24))}
-        ), marked AS (
-            SELECT s.event_pk, {key} AS k, MIN(s.content_type) AS content_type, MIN(s.channel) AS channel,
-                   MIN(s.day) AS day,
-                   MAX(CASE WHEN r.name = 'message_opened' AND r.content_id = s.content_id AND {within}
-                       THEN 1 ELSE 0 END) AS opened,
-                   MAX(CASE WHEN r.name = 'link_clicked' AND r.content_id = s.content_id AND {within}
-                       THEN 1 ELSE 0 END) AS clicked,
-                   MAX(CASE WHEN r.name = 'message_received'
-                            AND r.occurred_at <= s.sent_at + INTERVAL {query.reply_hours} HOUR
-                       THEN 1 ELSE 0 END) AS replied
-            FROM sent AS s LEFT JOIN reactions AS r ON r.contact_id = s.contact_id AND r.occurred_at >= s.sent_at
-            GROUP BY s.event_pk, {key}
+            WHERE workspace_id = {ws} AND name IN ('message_opened', 'link_clicked')
+              AND occurred_day BETWEEN {start} AND {last}
+        ), answers AS (
+            SELECT contact_id, occurred_at FROM events
+            WHERE workspace_id = {ws} AND name = 'message_received' AND occurred_day BETWEEN {start} AND {last}
+        ), totals AS (
+            SELECT {key} AS k, MIN(s.content_type) AS content_type, MIN(s.channel) AS channel, MIN(s.day) AS day,
+                   COUNT(*) AS sent
+            FROM sent AS s GROUP BY 1
+        ), reacted AS (
+            SELECT {key} AS k, COUNT(DISTINCT CASE WHEN r.name = 'message_opened' THEN s.event_pk END) AS opened,
+                   COUNT(DISTINCT CASE WHEN r.name = 'link_clicked' THEN s.event_pk END) AS clicked
+            FROM sent AS s JOIN reactions AS r ON r.contact_id = s.contact_id AND r.content_id = s.content_id
+            WHERE {window} GROUP BY 1
+        ), answered AS (
+            SELECT {key} AS k, COUNT(DISTINCT s.event_pk) AS replied
+            FROM sent AS s JOIN answers AS r ON r.contact_id = s.contact_id WHERE {replies} GROUP BY 1
         )
-        SELECT k, MIN(content_type), MIN(channel), MIN(day), COUNT(*) AS sent, SUM(opened), SUM(clicked), SUM(replied)
-        FROM marked GROUP BY k ORDER BY k
+        SELECT t.k, t.content_type, t.channel, t.day, t.sent, COALESCE(x.opened, 0), COALESCE(x.clicked, 0),
+               COALESCE(a.replied, 0)
+        FROM totals AS t LEFT JOIN reacted AS x ON x.k = t.k LEFT JOIN answered AS a ON a.k = t.k
+        ORDER BY 1
         """
     elif isinstance(query, Groups):
         group = _json("e.properties", "group_id")
@@ -443,9 +459,9 @@ def compile_metric(query: BaseModel, workspace_id: int, as_of_day: int, engageme
             talk_key, member_key = _period_key("e.occurred_day", "e.occurred_at", query.period), "'members'"
         moves = f"""SELECT e.contact_id, {group} AS group_id, e.occurred_at, e.event_pk,
                    {_json("e.properties", "group_name")} AS group_name, e.name
-            FROM events AS e JOIN contacts AS c ON c.workspace_id = e.workspace_id AND c.contact_id = e.contact_id
-            WHERE e.workspace_id = {ws} AND c.merged_into_id IS NULL AND e.name IN ('group_joined', 'group_left')
-              AND e.occurred_day <= {end}"""
+            FROM events AS e
+            WHERE e.workspace_id = {ws} AND e.contact_id NOT IN ({_merged(ws)})
+              AND e.name IN ('group_joined', 'group_left') AND e.occurred_day <= {end}"""
         sql = f"""
         WITH moves AS ({moves}), latest AS (
             SELECT contact_id, group_id, MAX(group_name) AS group_name,
@@ -455,8 +471,8 @@ def compile_metric(query: BaseModel, workspace_id: int, as_of_day: int, engageme
             SELECT contact_id, group_id, group_name FROM latest WHERE last_move = 'group_joined'
         ), talk AS (
             SELECT e.contact_id, {group} AS group_id, {talk_key} AS k
-            FROM events AS e JOIN contacts AS c ON c.workspace_id = e.workspace_id AND c.contact_id = e.contact_id
-            WHERE e.workspace_id = {ws} AND c.merged_into_id IS NULL AND e.name = 'group_message'
+            FROM events AS e
+            WHERE e.workspace_id = {ws} AND e.contact_id NOT IN ({_merged(ws)}) AND e.name = 'group_message'
               AND e.occurred_day BETWEEN {start} AND {end}
         ), by_key AS (
             SELECT CAST(k AS VARCHAR) AS k, COUNT(*) AS messages, COUNT(DISTINCT contact_id) AS speakers
