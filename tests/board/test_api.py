@@ -15,8 +15,11 @@ from openpyxl import load_workbook
 from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.auth.permissions import Permission
+from siyu.kit.db import transaction
+from siyu.models import Contact
 from siyu.segment.flows import refresh_workspace
-from tests.board.fixture import EXPECTED, RANGE, build
+from tests.board.fixture import EXPECTED, RANGE, build, noon
+from tests.contact.factories import add_event
 from tests.factories import create_token, create_workspace
 
 
@@ -176,3 +179,18 @@ def test_bad_filters_are_refused_with_the_field(board: Board, params: dict[str, 
 def test_an_unknown_chart_is_not_found_and_the_board_needs_analytics_read(board: Board) -> None:
     assert board.get("/api/v1/board/charts/weather").status_code == 404
     assert board.client.get("/api/v1/board").status_code == 401
+
+
+def test_a_late_open_reaches_the_open_rate_through_an_incremental_sync(
+    board: Board, app: FastAPI, session_factory: sessionmaker[Session]
+) -> None:
+    assert board.kpis()["open_rate"]["value"] == 0.375
+    with transaction(session_factory, workspace_id=board.ws) as session:
+        contact = session.get(Contact, board.ids["B"])
+        assert contact is not None
+        add_event(session, contact, "message_opened", noon(10, 7), properties={"content_id": "t1"})  # 1 day late
+        add_event(session, contact, "message_received", noon(10, 7, 5), properties={"channel": "wecom"})
+    refresh_workspace(session_factory, app.state.lake, board.ws, mode="incremental")
+    assert board.kpis()["open_rate"]["value"] == 0.5  # 4 of 8: the send's row was rebuilt with its first open
+    touch = {r[0]: r[1:] for r in board.get("/api/v1/board/charts/touchpoints").json()["rows"]}
+    assert touch["one_to_one_response"] == [1, 8, 0.125]  # B answered t1 within 48 h (b1 was 50 h before)

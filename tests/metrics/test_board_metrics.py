@@ -14,6 +14,7 @@ import duckdb
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
+from siyu.lake.derived import rebuild
 from siyu.lake.store import Lake
 from siyu.metrics.queries import MetricQuery, day
 from siyu.metrics.runner import run_metric
@@ -111,6 +112,7 @@ def store() -> Iterator[duckdb.DuckDBPyConnection]:
     lake = Lake(None)
     with lake.write() as con:
         build(con)
+        rebuild(con, WS)  # the derived tables (message_sends), as the sync would
         yield con
 
 

@@ -18,7 +18,7 @@ import duckdb
 from siyu.errors import SiyuError
 
 # Bump when a table changes: the store is derived data, so an older store is dropped and copied again.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _EVENT_COLUMNS = """
         workspace_id BIGINT NOT NULL,
@@ -92,6 +92,20 @@ TABLES: dict[str, str] = {
         amount_fen BIGINT NOT NULL""",
     # Derived from events by the sync (siyu.lake.derived): the relation events, with the columns of events.
     "relation_events": _EVENT_COLUMNS,
+    # Derived from events by the sync (siyu.lake.derived): one row per message sent, with the first open,
+    # click (of the same content) and answer (any message from the contact) at or after it.
+    "message_sends": """
+        workspace_id BIGINT NOT NULL,
+        contact_id BIGINT NOT NULL,
+        event_pk BIGINT NOT NULL,
+        sent_at TIMESTAMP NOT NULL,
+        sent_day INTEGER NOT NULL,
+        content_id VARCHAR,
+        content_type VARCHAR,
+        channel VARCHAR,
+        opened_at TIMESTAMP,
+        clicked_at TIMESTAMP,
+        answered_at TIMESTAMP""",
     "contact_scores": """
         workspace_id BIGINT NOT NULL,
         contact_id BIGINT NOT NULL,

@@ -38,7 +38,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.kit.db import WORKSPACE_KEY, read_only
 from siyu.kit.time import utcnow
-from siyu.lake.derived import DERIVED, RELATION_EVENTS, rebuild, rebuild_order_days
+from siyu.lake.derived import (
+    DERIVED,
+    MESSAGE_EVENTS,
+    RELATION_EVENTS,
+    rebuild,
+    rebuild_message_sends,
+    rebuild_order_days,
+)
 from siyu.lake.rows import APPEND_ONLY, Reader, Source, Writer, parse_utc, sources_for, utc_text
 from siyu.lake.store import Lake, first_row
 from siyu.models import PropertyDefinition, Workspace
@@ -292,6 +299,10 @@ def _sync(
         rebuild(writer.lake, ws)
     else:
         rebuild_order_days(writer.lake, ws, ordered)
+        messaged: set[int] = set()
+        for name in MESSAGE_EVENTS:
+            messaged |= stats.by_event.get(name, set())
+        rebuild_message_sends(writer.lake, ws, messaged)
 
     if state.get("contact", "last_time") is None:
         state.put("contact", last_time=None)

@@ -32,7 +32,7 @@ class Period(StrEnum):
     total = "total"  # the whole range as one period
 
 
-SCOPED_TABLES = ("contacts", "events", "orders", "refunds")
+SCOPED_TABLES = ("contacts", "events", "orders", "refunds", "message_sends")
 TEXT = r"^[^\x00]{1,64}$"  # quoted into the SQL (quotes doubled)
 
 
@@ -402,54 +402,22 @@ def compile_metric(query: BaseModel, workspace_id: int, as_of_day: int, engageme
         """
     elif isinstance(query, Messages):
         key = {
-            "period": _period_key("s.day", "s.sent_at", query.period),
+            "period": _period_key("s.sent_day", "s.sent_at", query.period),
             "content": "s.content_id",
             "content_type": "COALESCE(s.content_type, '')",
             "channel": "COALESCE(s.channel, '')",
         }[query.by]
-        only = ""
-        if query.content_types:
-            only = f"AND {_json('e.properties', 'content_type')} IN ({_names(query.content_types)})"
-        # content type and channel are read out of the JSON only where the query needs them
-        described = query.by == "content"
-        content_type = _json("e.properties", "content_type") if described or query.by == "content_type" else "NULL"
-        channel = _json("e.properties", "channel") if described or query.by == "channel" else "NULL"
-        window = f"r.occurred_at BETWEEN s.sent_at AND s.sent_at + INTERVAL {query.within_days} DAY"
-        replies = f"r.occurred_at BETWEEN s.sent_at AND s.sent_at + INTERVAL {query.reply_hours} HOUR"
-        last = end + max(query.within_days, -(-query.reply_hours // 24))
-        # each count is a join against the (small) reactions, grouped by key; no per-send table is joined back
+        only = f"AND s.content_type IN ({_names(query.content_types)})" if query.content_types else ""
+        # message_sends (siyu.lake.derived) holds each send with its first open, click and answer after it
         sql = f"""
-        WITH sent AS (
-            SELECT e.event_pk, e.contact_id, e.occurred_at AS sent_at, e.occurred_day AS day,
-                   {_json("e.properties", "content_id")} AS content_id,
-                   {content_type} AS content_type, {channel} AS channel
-            FROM events AS e
-            WHERE e.workspace_id = {ws} AND e.name = 'message_sent' AND e.occurred_day BETWEEN {start} AND {end}
-              AND e.contact_id NOT IN ({_merged(ws)}) {only}
-        ), reactions AS (
-            SELECT contact_id, name, occurred_at, {_json("properties", "content_id")} AS content_id FROM events
-            WHERE workspace_id = {ws} AND name IN ('message_opened', 'link_clicked')
-              AND occurred_day BETWEEN {start} AND {last}
-        ), answers AS (
-            SELECT contact_id, occurred_at FROM events
-            WHERE workspace_id = {ws} AND name = 'message_received' AND occurred_day BETWEEN {start} AND {last}
-        ), totals AS (
-            SELECT {key} AS k, MIN(s.content_type) AS content_type, MIN(s.channel) AS channel, MIN(s.day) AS day,
-                   COUNT(*) AS sent
-            FROM sent AS s GROUP BY 1
-        ), reacted AS (
-            SELECT {key} AS k, COUNT(DISTINCT CASE WHEN r.name = 'message_opened' THEN s.event_pk END) AS opened,
-                   COUNT(DISTINCT CASE WHEN r.name = 'link_clicked' THEN s.event_pk END) AS clicked
-            FROM sent AS s JOIN reactions AS r ON r.contact_id = s.contact_id AND r.content_id = s.content_id
-            WHERE {window} GROUP BY 1
-        ), answered AS (
-            SELECT {key} AS k, COUNT(DISTINCT s.event_pk) AS replied
-            FROM sent AS s JOIN answers AS r ON r.contact_id = s.contact_id WHERE {replies} GROUP BY 1
-        )
-        SELECT t.k, t.content_type, t.channel, t.day, t.sent, COALESCE(x.opened, 0), COALESCE(x.clicked, 0),
-               COALESCE(a.replied, 0)
-        FROM totals AS t LEFT JOIN reacted AS x ON x.k = t.k LEFT JOIN answered AS a ON a.k = t.k
-        ORDER BY 1
+        SELECT {key} AS k, MIN(s.content_type), MIN(s.channel), MIN(s.sent_day) AS day, COUNT(*) AS sent,
+               SUM(CASE WHEN s.opened_at <= s.sent_at + INTERVAL {query.within_days} DAY THEN 1 ELSE 0 END),
+               SUM(CASE WHEN s.clicked_at <= s.sent_at + INTERVAL {query.within_days} DAY THEN 1 ELSE 0 END),
+               SUM(CASE WHEN s.answered_at <= s.sent_at + INTERVAL {query.reply_hours} HOUR THEN 1 ELSE 0 END)
+        FROM message_sends AS s
+        WHERE s.workspace_id = {ws} AND s.sent_day BETWEEN {start} AND {end}
+          AND s.contact_id NOT IN ({_merged(ws)}) {only}
+        GROUP BY 1 ORDER BY 1
         """
     elif isinstance(query, Groups):
         group = _json("e.properties", "group_id")
@@ -542,6 +510,9 @@ def _scoped(tree: exp.Expr, query: BaseModel, ws: int) -> exp.Expr:
             SELECT * FROM events WHERE workspace_id = {ws} AND contact_id IN (SELECT contact_id FROM scoped_contacts)
         ), scoped_orders AS (
             SELECT * FROM orders WHERE workspace_id = {ws} AND contact_id IN (SELECT contact_id FROM scoped_contacts)
+        ), scoped_message_sends AS (
+            SELECT * FROM message_sends WHERE workspace_id = {ws}
+              AND contact_id IN (SELECT contact_id FROM scoped_contacts)
         ), scoped_refunds AS (
             SELECT * FROM refunds WHERE workspace_id = {ws} AND order_pk IN (SELECT order_pk FROM scoped_orders)
         ) SELECT 1"""
