@@ -181,7 +181,7 @@ def test_an_unknown_chart_is_not_found_and_the_board_needs_analytics_read(board:
     assert board.client.get("/api/v1/board").status_code == 401
 
 
-def test_a_late_open_reaches_the_open_rate_through_an_incremental_sync(
+def test_a_late_open_and_a_group_leave_reach_the_board_through_an_incremental_sync(
     board: Board, app: FastAPI, session_factory: sessionmaker[Session]
 ) -> None:
     assert board.kpis()["open_rate"]["value"] == 0.375
@@ -190,7 +190,11 @@ def test_a_late_open_reaches_the_open_rate_through_an_incremental_sync(
         assert contact is not None
         add_event(session, contact, "message_opened", noon(10, 7), properties={"content_id": "t1"})  # 1 day late
         add_event(session, contact, "message_received", noon(10, 7, 5), properties={"channel": "wecom"})
+        speaker = session.get(Contact, board.ids["C"])
+        assert speaker is not None
+        add_event(session, speaker, "group_left", noon(10, 20), properties={"group_id": "g1"})
     refresh_workspace(session_factory, app.state.lake, board.ws, mode="incremental")
     assert board.kpis()["open_rate"]["value"] == 0.5  # 4 of 8: the send's row was rebuilt with its first open
     touch = {r[0]: r[1:] for r in board.get("/api/v1/board/charts/touchpoints").json()["rows"]}
     assert touch["one_to_one_response"] == [1, 8, 0.125]  # B answered t1 within 48 h (b1 was 50 h before)
+    assert board.kpis()["speaker_ratio"]["value"] == 0.5  # C left: of A and B, only A spoke

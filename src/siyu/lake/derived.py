@@ -18,6 +18,10 @@ the properties, and the first ``message_opened`` / ``link_clicked`` of the same 
 millions of sends with their reactions on every query; an open "within 7 days" is then the first open
 at or after the send being within 7 days. The sync rebuilds the rows of contacts with new message events.
 
+``group_moves``: the ``group_joined`` / ``group_left`` events with their group id and name read out of the
+properties; who is in a group at a date is the last move of each contact and group up to then, which
+would otherwise scan every event. Rebuilt for contacts with new group moves.
+
 Rows written into the store by other means than the sync (tests, benchmarks) need :func:`rebuild`.
 """
 
@@ -30,6 +34,7 @@ import pyarrow as pa
 
 RELATION_EVENTS = ("contact_added", "contact_deleted")
 MESSAGE_EVENTS = ("message_sent", "message_opened", "link_clicked", "message_received")
+GROUP_MOVES = ("group_joined", "group_left")
 _RELATION_NAMES = ", ".join(f"'{name}'" for name in RELATION_EVENTS)
 
 # derived table → the SELECT that makes its rows from the raw copies ({contacts}: only those in "derived_contacts")
@@ -64,6 +69,11 @@ _DERIVED = {
                s.content_type, s.channel, o.opened_at, o.clicked_at, q.answered_at
         FROM s LEFT JOIN o ON o.event_pk = s.event_pk LEFT JOIN q ON q.event_pk = s.event_pk
         ORDER BY s.occurred_day""",
+    "group_moves": """
+        SELECT workspace_id, contact_id, event_pk, name, json_extract_string(properties, '$.group_id'),
+               json_extract_string(properties, '$.group_name'), occurred_at, occurred_day
+        FROM events WHERE workspace_id = ? AND name IN ('group_joined', 'group_left') {contacts}
+        ORDER BY occurred_day""",
 }
 
 
@@ -98,6 +108,11 @@ def rebuild_message_sends(
 ) -> None:
     """Recompute ``message_sends`` of ``contact_ids`` (``None``: of the whole workspace) from ``events``."""
     _rebuild(con, "message_sends", int(workspace_id), contact_ids)
+
+
+def rebuild_group_moves(con: duckdb.DuckDBPyConnection, workspace_id: int, contact_ids: Collection[int] | None) -> None:
+    """Recompute ``group_moves`` of ``contact_ids`` (``None``: of the whole workspace) from ``events``."""
+    _rebuild(con, "group_moves", int(workspace_id), contact_ids)
 
 
 def rebuild(con: duckdb.DuckDBPyConnection, workspace_id: int, contact_ids: Collection[int] | None = None) -> None:

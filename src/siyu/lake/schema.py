@@ -106,6 +106,17 @@ TABLES: dict[str, str] = {
         opened_at TIMESTAMP,
         clicked_at TIMESTAMP,
         answered_at TIMESTAMP""",
+    # Derived from events by the sync (siyu.lake.derived): customer-group joins and leaves, the group read
+    # out of the properties (the board's group members, without scanning every event).
+    "group_moves": """
+        workspace_id BIGINT NOT NULL,
+        contact_id BIGINT NOT NULL,
+        event_pk BIGINT NOT NULL,
+        name VARCHAR NOT NULL,
+        group_id VARCHAR,
+        group_name VARCHAR,
+        moved_at TIMESTAMP NOT NULL,
+        moved_day INTEGER NOT NULL""",
     "contact_scores": """
         workspace_id BIGINT NOT NULL,
         contact_id BIGINT NOT NULL,

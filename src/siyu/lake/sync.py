@@ -40,9 +40,11 @@ from siyu.kit.db import WORKSPACE_KEY, read_only
 from siyu.kit.time import utcnow
 from siyu.lake.derived import (
     DERIVED,
+    GROUP_MOVES,
     MESSAGE_EVENTS,
     RELATION_EVENTS,
     rebuild,
+    rebuild_group_moves,
     rebuild_message_sends,
     rebuild_order_days,
 )
@@ -303,6 +305,10 @@ def _sync(
         for name in MESSAGE_EVENTS:
             messaged |= stats.by_event.get(name, set())
         rebuild_message_sends(writer.lake, ws, messaged)
+        moved_in_groups: set[int] = set()
+        for name in GROUP_MOVES:
+            moved_in_groups |= stats.by_event.get(name, set())
+        rebuild_group_moves(writer.lake, ws, moved_in_groups)
 
     if state.get("contact", "last_time") is None:
         state.put("contact", last_time=None)

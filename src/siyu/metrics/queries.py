@@ -32,7 +32,7 @@ class Period(StrEnum):
     total = "total"  # the whole range as one period
 
 
-SCOPED_TABLES = ("contacts", "events", "orders", "refunds", "message_sends")
+SCOPED_TABLES = ("contacts", "events", "orders", "refunds", "message_sends", "group_moves")
 TEXT = r"^[^\x00]{1,64}$"  # quoted into the SQL (quotes doubled)
 
 
@@ -425,11 +425,9 @@ def compile_metric(query: BaseModel, workspace_id: int, as_of_day: int, engageme
             talk_key, member_key = group, "m.group_id"
         else:
             talk_key, member_key = _period_key("e.occurred_day", "e.occurred_at", query.period), "'members'"
-        moves = f"""SELECT e.contact_id, {group} AS group_id, e.occurred_at, e.event_pk,
-                   {_json("e.properties", "group_name")} AS group_name, e.name
-            FROM events AS e
-            WHERE e.workspace_id = {ws} AND e.contact_id NOT IN ({_merged(ws)})
-              AND e.name IN ('group_joined', 'group_left') AND e.occurred_day <= {end}"""
+        moves = f"""SELECT m.contact_id, m.group_id, m.moved_at AS occurred_at, m.group_name, m.name
+            FROM group_moves AS m
+            WHERE m.workspace_id = {ws} AND m.contact_id NOT IN ({_merged(ws)}) AND m.moved_day <= {end}"""
         sql = f"""
         WITH moves AS ({moves}), latest AS (
             SELECT contact_id, group_id, MAX(group_name) AS group_name,
@@ -512,6 +510,9 @@ def _scoped(tree: exp.Expr, query: BaseModel, ws: int) -> exp.Expr:
             SELECT * FROM orders WHERE workspace_id = {ws} AND contact_id IN (SELECT contact_id FROM scoped_contacts)
         ), scoped_message_sends AS (
             SELECT * FROM message_sends WHERE workspace_id = {ws}
+              AND contact_id IN (SELECT contact_id FROM scoped_contacts)
+        ), scoped_group_moves AS (
+            SELECT * FROM group_moves WHERE workspace_id = {ws}
               AND contact_id IN (SELECT contact_id FROM scoped_contacts)
         ), scoped_refunds AS (
             SELECT * FROM refunds WHERE workspace_id = {ws} AND order_pk IN (SELECT order_pk FROM scoped_orders)
