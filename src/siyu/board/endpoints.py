@@ -15,6 +15,7 @@ from siyu.auth.permissions import Permission
 from siyu.board import service
 from siyu.board.exports import MEDIA, table_file
 from siyu.errors import InvalidInput, NotFound
+from siyu.kit.validation import invalid_input
 from siyu.lake.dependencies import LakeDep
 
 router = APIRouter(prefix="/api/v1/board", tags=["board"])
@@ -23,9 +24,7 @@ Manager = Annotated[AuthContext, Depends(require(Permission.segments_manage))]
 
 
 def _problem(error: ValidationError) -> InvalidInput:
-    first = error.errors()[0]
-    field = ".".join(str(p) for p in first["loc"]) or "query"
-    return InvalidInput.on(field, first["msg"])
+    return invalid_input(error, "", (), tag_name="kind", tag_values=lambda _: "")
 
 
 def filters(

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from siyu.errors import InvalidInput
+from siyu.kit.validation import invalid_input
 
 KpiId = Literal[
     "new_contacts",
@@ -80,6 +81,7 @@ DEFAULT_THRESHOLDS: Final[dict[str, Threshold | None]] = {
     "repurchase_30d": Threshold(good=0.25, warn=0.15),
 }
 PROMOTION_TYPES: Final = ("福利/促销", "promotion", "coupon")
+KEY_TAGS: Final = frozenset({"[key]"})  # pydantic's marker for a bad dict key: not a field
 
 
 class BoardSettings(BaseModel):
@@ -110,6 +112,6 @@ def parse_settings(raw: dict[str, Any] | None) -> BoardSettings:
     try:
         return BoardSettings.model_validate(raw)
     except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(p) for p in first["loc"] if p != "[key]")
-        raise InvalidInput.on(field, first["msg"]) from error
+        raise invalid_input(
+            error, "", KEY_TAGS, tag_name="kpi", tag_values=lambda _: ", ".join(DEFAULT_THRESHOLDS)
+        ) from error

@@ -138,7 +138,7 @@ def run_metric(
         totals = [sum(int(r[i] or 0) for r in result) for i in (4, 5, 6, 7)]
         out["total"] = _message_counts(*totals)
     elif isinstance(query, Groups):
-        groups = [(str(k), n, int(m), int(s), int(mem), int(lurk)) for k, n, m, s, mem, lurk in result]
+        groups = [(str(k), n, int(m), int(s), int(mem), int(lurk)) for k, n, m, s, mem, lurk in result if k is not None]
         if query.by == "group":
             out["rows"] = [
                 {
@@ -151,7 +151,6 @@ def run_metric(
                     "speaker_ratio": _rate(mem - lurk, mem),  # members who spoke / members
                 }
                 for k, n, m, s, mem, lurk in groups
-                if k != "None"
             ]
         else:
             roster = next((r for r in groups if r[0] == "members"), None)

@@ -220,11 +220,9 @@ SECTIONS: Final = (
 TALL: Final = frozenset({"cohorts"})
 
 
-def _section(page: Page, chosen: Chosen, spec: Section) -> dict[str, Any]:
-    assert chosen.filters is not None
+def _section(page: Page, chosen: Chosen, spec: Section, data: dict[str, Any]) -> dict[str, Any]:
     assert chosen.options is not None
     name = spec.chart
-    data = service.chart(page.session, _lake(page), name, chosen.filters, chosen.options)
     period = chosen.options.cohort_period
     drawn = figures.chart_data(page, data, period)
     if name in ("engagement", "content") and not any(_sent(data)):
@@ -274,6 +272,9 @@ def _board_page(page: Page, chosen: Chosen, notice: str = "") -> Response:
                 assert chosen.filters is not None
                 result = service.board(page.session, _lake(page), chosen.filters)
                 cards = [figures.kpi_card(page, k) for k in result["kpis"]]
+                assert chosen.options is not None
+                names = tuple(spec.chart for spec in SECTIONS)
+                tables = service.charts(page.session, _lake(page), names, chosen.filters, chosen.options)
                 context.update(
                     result=result,
                     groups=[
@@ -284,7 +285,7 @@ def _board_page(page: Page, chosen: Chosen, notice: str = "") -> Response:
                         }
                         for g in service.GROUPS
                     ],
-                    sections=[_section(page, chosen, spec) for spec in SECTIONS],
+                    sections=[_section(page, chosen, spec, tables[spec.chart]) for spec in SECTIONS],
                     tiers=_tiers(page, distribution),
                 )
     return render(
