@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi import FastAPI
@@ -15,11 +17,12 @@ from openpyxl import load_workbook
 from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.auth.permissions import Permission
+from siyu.filters.context import local_now
 from siyu.kit.db import transaction
 from siyu.models import Contact
 from siyu.segment.flows import refresh_workspace
 from tests.board.fixture import EXPECTED, RANGE, build, noon
-from tests.contact.factories import add_event
+from tests.contact.factories import add_event, add_order, create_contact
 from tests.factories import create_token, create_workspace
 
 
@@ -83,6 +86,52 @@ def test_each_kpi_is_the_metrics_librarys_figure_for_the_same_filters(board: Boa
     assert douyin["speaker_ratio"]["value"] == metric({"kind": "groups"})["speaker_ratio"] == 0.5
     new = metric({"kind": "new_contacts"})["rows"]
     assert douyin["new_contacts"]["basis"]["total"] == sum(r["contacts"] for r in new) == 3
+
+
+def test_a_recent_range_reads_the_latest_matured_cohorts(
+    client: TestClient, app: FastAPI, session_factory: sessionmaker[Session]
+) -> None:
+    """The default range ends yesterday, when a 30-day cohort of those days has no outcome yet: the cohort
+    KPIs read the latest 30 days whose outcome is known (and say which), the previous period the 30 before."""
+    ws = create_workspace(session_factory).id
+    headers = {"Authorization": f"Bearer {create_token(session_factory, ws, [Permission.analytics_read])}"}
+    zone = ZoneInfo("Asia/Shanghai")  # the workspace's timezone
+    today = local_now(zone.key).date()
+
+    def ago(days: int) -> datetime:
+        return datetime.combine(today - timedelta(days=days), time(12), zone)
+
+    with transaction(session_factory, workspace_id=ws) as session:
+        for i, (joined, orders) in enumerate(
+            (
+                (45, (45, 40)),  # first order 45 days ago, again on day 5: repurchased
+                (44, (44,)),  # never again
+                (70, (70,)),  # the previous cohort (60–89 days ago): never again
+                (5, (5, 3)),  # too young: its 30 days are not over
+            )
+        ):
+            contact = create_contact(session, identities={"phone": f"1390000{i:04d}"}, created_at=ago(joined))
+            for n, day in enumerate(orders):
+                add_order(session, contact, f"R-{i}-{n}", 10_000, ago(day))
+    refresh_workspace(session_factory, app.state.lake, ws, mode="full")
+    response = client.get("/api/v1/board", headers=headers)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["end"] == (today - timedelta(days=1)).isoformat()
+    kpis = {k["id"]: k for k in body["kpis"]}
+    repurchase = kpis["repurchase_30d"]
+    assert repurchase["basis"]["cohort_start"] == (today - timedelta(days=59)).isoformat()
+    assert repurchase["basis"]["cohort_end"] == (today - timedelta(days=30)).isoformat()
+    assert (repurchase["value"], repurchase["basis"]["cohort"], repurchase["previous"]) == (0.5, 2, 0.0)
+    seven = kpis["retention_7d"]["basis"]
+    assert (seven["cohort_start"], seven["cohort_end"]) == (
+        (today - timedelta(days=36)).isoformat(),
+        (today - timedelta(days=7)).isoformat(),
+    )
+    cohort = {"start": repurchase["basis"]["cohort_start"], "end": repurchase["basis"]["cohort_end"]}
+    found = client.post("/api/v1/metrics", json={"kind": "repurchase_30d", **cohort}, headers=headers)
+    assert found.status_code == 200, found.text
+    assert found.json()["rate"] == repurchase["value"]
 
 
 def test_the_health_check_lists_what_to_fix_with_the_seeds_reasons(board: Board) -> None:

@@ -237,3 +237,61 @@ def test_empty_sections_say_what_to_do(
     assert "发起一次群发或发布一个旅程" in content
     assert 'href="/journeys"' in content
     assert 'data-empty="commerce"' in page
+
+
+def test_the_funnel_window_and_the_cohort_periods_are_chosen_on_the_page(
+    client: TestClient, analyst: Member, board_ws: int
+) -> None:
+    console_login(client, analyst)
+    page = client.get("/board", params={**RANGE, "funnel_days": "1", "cohort_periods": "3", "filtered": "1"})
+    assert page.status_code == 200, page.text
+    html = page.text
+    assert 'name="funnel_days" type="number" min="1" max="365" step="1" inputmode="numeric" value="1"' in html
+    api = client.get("/api/v1/board/charts/funnel", params={**RANGE, "funnel_days": 1})
+    assert api.status_code == 200
+    one_day = [row[2] for row in api.json()["rows"]]
+    assert [i["value"] for i in chart_json(html, "chart-funnel-data")["items"]] == one_day
+    assert one_day != [6, 3, 0, 0]  # the 30-day funnel: B C D E F interacted later than a day after joining
+    cohorts = client.get("/api/v1/board/charts/cohorts", params={**RANGE, "cohort_periods": 3}).json()
+    assert cohorts["columns"] == ["cohort", "size", "k0", "k1", "k2", "k3"]
+    assert "第 3 周" in html
+    assert "第 4 周" not in html
+    assert "funnel_days=1" in html
+    assert "cohort_periods=3" in html
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "message"),
+    [
+        ({"funnel_days": "0"}, "funnel_days", "请输入 1 到 365 之间的整数天数"),
+        ({"funnel_days": "a week"}, "funnel_days", "请输入 1 到 365 之间的整数天数"),
+        ({"cohort_periods": "25"}, "cohort_periods", "请输入 1 到 24 之间的整数期数"),
+        ({"cohort_periods": "2.5"}, "cohort_periods", "请输入 1 到 24 之间的整数期数"),
+    ],
+)
+def test_bad_chart_options_answer_422_next_to_the_field(
+    client: TestClient, analyst: Member, board_ws: int, params: dict[str, str], field: str, message: str
+) -> None:
+    console_login(client, analyst)
+    page = client.get("/board", params={**RANGE, **params})
+    assert page.status_code == 422
+    error = re.search(rf'<p class="field-error" id="{field}-error" role="alert">([^<]*)</p>', page.text)
+    assert error
+    assert message in error.group(1)
+
+
+def test_cohort_cards_say_which_cohort_they_read_and_the_board_shows_loading_states(
+    client: TestClient, analyst: Member, board_ws: int
+) -> None:
+    console_login(client, analyst)
+    html = client.get("/board", params=RANGE).text
+    # October has matured for every cohort KPI (today is past 29 November 2026): its own days
+    card = html.split('data-kpi="repurchase_30d"')[1].split("</article>")[0]
+    assert 'data-cohort-start="2026-10-01" data-cohort-end="2026-10-30"' in card
+    assert "队列 2026-10-01 – 2026-10-30" in card
+    assert 'id="board-body" aria-busy="false" data-loading="正在加载数据…"' in html
+    form = re.search(r'<form[^>]*id="board-filters"[^>]*>', html)
+    assert form
+    assert 'data-busy="#board-body"' in form.group(0)
+    assert 'data-busy-label="加载中…"' in html
+    assert 'aria-busy="true" data-loading="正在绘制图表…"' in html  # charts until console.js draws them

@@ -96,6 +96,23 @@ def test_the_board_in_a_real_browser(live_board: tuple[str, str, str]) -> None:
             assert rows[1:] == [["" if v is None else str(v) for v in row] for row in table["rows"]]
             assert len(rows) == 31  # the header and 30 days
 
+            # the loading state: once the filter form is submitted the figures are dimmed and say so (a
+            # listener on window, after console.js's on document, keeps this page from leaving to look)
+            page.evaluate("window.holdBoard = (e) => e.preventDefault(); addEventListener('submit', holdBoard)")
+            page.locator('#board-filters input[name="funnel_days"]').fill("7")
+            submit = page.locator("#board-filters button[type=submit]")
+            submit.click()
+            expect(page.locator("#board-body")).to_have_attribute("aria-busy", "true")
+            expect(submit).to_have_text("加载中…")
+            expect(page.locator("#board-body > .kpi-group").first).to_have_css("opacity", "0.45")
+            page.screenshot(path=str(ARTIFACTS / "console-board-loading.png"))
+            page.evaluate("removeEventListener('submit', holdBoard)")
+            with page.expect_navigation():
+                page.locator("#board-filters").evaluate("form => form.submit()")
+            expect(page.locator('#board-filters input[name="funnel_days"]')).to_have_value("7")
+            expect(page.locator("#board-body")).to_have_attribute("aria-busy", "false")
+            expect(submit).to_have_text("查看")
+
             page.get_by_role("link", name="English").click()
             expect(page.get_by_role("heading", name="Traffic", exact=True)).to_be_visible()
             expect(page.get_by_role("heading", name="Data board", level=1)).to_be_visible()
@@ -116,5 +133,5 @@ def test_the_board_in_a_real_browser(live_board: tuple[str, str, str]) -> None:
             assert errors == []
         finally:
             browser.close()
-    for name in ("console-board.png", "console-board-en.png", "console-board-health.png"):
+    for name in ("console-board.png", "console-board-loading.png", "console-board-en.png", "console-board-health.png"):
         assert (ARTIFACTS / name).stat().st_size > 10_000, name

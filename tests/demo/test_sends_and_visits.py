@@ -1,6 +1,7 @@
 """The send log and the 小程序 visits the dashboards read: message_sent for every recipient of the last
-SEND_LOG_DAYS' broadcasts (never after the opens), a page_view minutes before every 小程序 order, and
-browsing so that the window's 小程序 visitors buy at VISITOR_PURCHASE_SHARE."""
+SEND_LOG_DAYS' broadcasts (never after the opens), the WeCom ones also in the delivery ledger, a page_view
+minutes before every 小程序 order, and browsing so that the window's 小程序 visitors buy at
+VISITOR_PURCHASE_SHARE."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from siyu.demo.engagement import SEND_LOG_DAYS
 from siyu.demo.generator import calendar
 from siyu.demo.presets import PRESETS, Industry
 from siyu.kit.db import transaction
-from siyu.models import Event, Identity, SalesOrder
+from siyu.models import Delivery, Event, Identity, SalesOrder
 from tests.demo.helpers import DAY, build
 
 SIZE = 2000
@@ -31,6 +32,7 @@ class Demo:
     events: list[tuple[int, str, float, str, dict[str, Any]]]  # contact, name, time, source, properties
     orders: list[tuple[int, float, str]]  # contact, paid, sales channel
     mini_openids: set[int]  # contacts holding the 小程序 openid
+    deliveries: list[tuple[Any, ...]]  # the ledger's rows
 
     def named(self, name: str) -> list[tuple[int, float, str, dict[str, Any]]]:
         return [(c, t, s, p) for c, n, t, s, p in self.events if n == name]
@@ -50,6 +52,12 @@ def generated(factory: sessionmaker[Session], industry: Industry = Industry.beau
                 SalesOrder.workspace_id == ws
             )
         ).all()
+        deliveries = session.execute(
+            select(
+                Delivery.contact_id, Delivery.source, Delivery.dedup_key, Delivery.channel, Delivery.status,
+                Delivery.promotional, Delivery.content, Delivery.created_at, Delivery.sent_at,
+            ).where(Delivery.workspace_id == ws)
+        ).all()  # fmt: skip
         openids = set(
             session.scalars(
                 select(Identity.contact_id).where(
@@ -62,6 +70,7 @@ def generated(factory: sessionmaker[Session], industry: Industry = Industry.beau
         events=[(c, n, t.timestamp(), s, p) for c, n, t, s, p in events],
         orders=[(c, t.timestamp(), ch) for c, t, ch in orders],
         mini_openids=openids,
+        deliveries=[tuple(r) for r in deliveries],
     )
 
 
@@ -98,6 +107,25 @@ def test_sends_are_logged_for_the_last_days_and_opens_follow_them(demo: Demo) ->
         assert at > by_id[content].at
         if content in recent:  # an open of a logged broadcast was sent to that contact, before
             assert logged[contact, content] < at
+
+
+def test_the_wecom_sends_are_the_delivery_ledger(demo: Demo) -> None:
+    """Each logged WeCom broadcast recipient has its ledger row as ``broadcast.send`` writes it, delivered
+    at the send's second (the journeys and broadcasts chart reads the ledger); 公众号 群发 has none."""
+    _, sends = calendar(demo.config)
+    by_id = {s.content_id: s for s in sends}
+    wecom = sorted((c, p["content_id"], at) for c, at, _, p in demo.named("message_sent") if p["channel"] == "wecom")
+    assert wecom
+    ledger = []
+    for contact, source, dedup, channel, status, promotional, content, created, sent in demo.deliveries:
+        key = source.removeprefix("broadcast:")
+        send = by_id[key]
+        assert (dedup, channel, status) == (f"{source}:{contact}", "wecom", "delivered")
+        assert promotional == (send.content_type == cal.PROMOTION)
+        assert content == {"text": send.title}
+        assert created.timestamp() == sent.timestamp() == send.at
+        ledger.append((contact, key, sent.timestamp()))
+    assert sorted(ledger) == wecom
 
 
 def test_engagement_counts_page_views_not_sends() -> None:

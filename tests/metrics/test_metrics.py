@@ -145,3 +145,16 @@ def test_bad_queries_are_refused(raw: dict[str, Any], where: str) -> None:
     with pytest.raises(ValidationError) as caught:
         QUERY.validate_python(raw)
     assert where in str(caught.value)
+
+
+def test_weekly_activity_cohorts(store: duckdb.DuckDBPyConnection) -> None:
+    """A cohort's size is everybody who joined in its period, active in it or not (a share never tops 1)."""
+    # Joined week of 1 June: contacts 1 (opened 3 June: k0) and 2 (15 June: k2); week of 8 June: 3 (11 June);
+    # week of 22 June: 4 (joined Sunday 28 June, opened Monday 29 June: k1). The merged contact 5 is left out.
+    out = run(store, {"kind": "cohort_retention", "period": "week", "periods": 2, "basis": "activity", **JUNE})
+    assert out["rows"] == [
+        {"cohort": "2026-06-01", "size": 2, "counts": [1, 0, 1], "rates": [0.5, 0.0, 0.5]},
+        {"cohort": "2026-06-08", "size": 1, "counts": [1, 0, 0], "rates": [1.0, 0.0, 0.0]},
+        {"cohort": "2026-06-22", "size": 1, "counts": [0, 1, 0], "rates": [0.0, 1.0, 0.0]},
+    ]
+    assert all(r <= 1 for row in out["rows"] for r in row["rates"])

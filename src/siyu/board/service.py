@@ -121,8 +121,26 @@ def _per_day(total: int | float, days: int) -> float:
     return round(float(total) / days, 2)
 
 
-def _values(run: _Runner, settings: BoardSettings, trend: bool) -> dict[str, dict[str, Any]]:
-    """Each KPI's value (and, when asked, its trend as [label, value] points) for the runner's range."""
+# The cohort KPIs, and the days after joining (or a first order) before a member's outcome is known: the
+# metric leaves younger members out, so a range ending nearer today than that would read a cohort of a
+# few days (the default range, ending yesterday, none at all for 30 days). Such a range reads the latest
+# matured cohort of the same length instead — and the previous period the one before it — and the KPI's
+# basis says which days (cohort_start, cohort_end).
+COHORT_KPIS: Final = {
+    "retention_7d": (q.Retention7d, 7),
+    "retention_30d": (q.Retention30d, 30),
+    "repurchase_30d": (q.Repurchase30d, 30),
+}
+
+
+def cohort_shifts(end: date, today: date) -> dict[str, int]:
+    """Days each cohort KPI's range moves back so that its last day has matured by ``today``."""
+    return {kpi: max(0, (end - (today - timedelta(days=lag))).days) for kpi, (_, lag) in COHORT_KPIS.items()}
+
+
+def _values(run: _Runner, settings: BoardSettings, trend: bool, shifts: dict[str, int]) -> dict[str, dict[str, Any]]:
+    """Each KPI's value (and, when asked, its trend as [label, value] points) for the runner's range (the
+    cohort KPIs' ranges moved back by ``shifts``)."""
     days = _days(run.start, run.end)
     period = q.Period.day if trend else q.Period.total
     out: dict[str, dict[str, Any]] = {}
@@ -174,13 +192,12 @@ def _values(run: _Runner, settings: BoardSettings, trend: bool) -> dict[str, dic
         out["aov"]["trend"] = [(r["period"], r["aov_fen"]) for r in daily]
 
     cohorts = q.Period.week if trend else q.Period.total
-    for kpi, query in (
-        ("retention_7d", q.Retention7d),
-        ("retention_30d", q.Retention30d),
-        ("repurchase_30d", q.Repurchase30d),
-    ):
-        result = run(query, period=cohorts)
-        out[kpi] = {"value": result["rate"], "cohort": result["cohort"]}
+    for kpi, (query, _) in COHORT_KPIS.items():
+        back = timedelta(days=shifts[kpi])
+        matured = _Runner(run.reader, run.start - back, run.end - back, run.scope)
+        result = matured(query, period=cohorts)
+        out[kpi] = {"value": result["rate"], "cohort": result["cohort"], "cohort_start": matured.start.isoformat(),
+                    "cohort_end": matured.end.isoformat()}  # fmt: skip
         if trend:
             out[kpi]["trend"] = [(r["period"], r["rate"]) for r in result.get("rows", [])]
     return out
@@ -200,9 +217,10 @@ def board(session: Session, lake: Lake, filters: BoardFilters) -> dict[str, Any]
     length = _days(start, end)
     p_end = start - timedelta(days=1)
     p_start = p_end - timedelta(days=length - 1)
+    shifts = cohort_shifts(end, today)
     with metrics.reading(session, lake) as reader:
-        current = _values(_Runner(reader, start, end, scope), settings, trend=True)
-        previous = _values(_Runner(reader, p_start, p_end, scope), settings, trend=False)
+        current = _values(_Runner(reader, start, end, scope), settings, True, shifts)
+        previous = _values(_Runner(reader, p_start, p_end, scope), settings, False, shifts)
         current["gmv_growth"] = {"value": _change(current["gmv"]["value"], previous["gmv"]["value"])}
         previous["gmv_growth"] = {"value": None}
         if filters.compare:
@@ -527,6 +545,7 @@ def _deliveries(session: Session, start: date, end: date) -> tuple[list[str], li
         .group_by(Delivery.source, Delivery.status)
     ).all()
     names = {f"journey:{j.id}": j.name for j in session.scalars(select(Journey))}
+    names |= _broadcast_titles(session, lo, hi)
     table: dict[str, dict[str, int]] = {}
     for source, status, n in found:
         table.setdefault(source, {})[status] = int(n)
@@ -537,6 +556,21 @@ def _deliveries(session: Session, start: date, end: date) -> tuple[list[str], li
         label = names.get(source) or (source.split(":", 1)[1] if source.startswith("broadcast:") else source)
         rows.append([source, label, *(counts.get(s, 0) for s in DELIVERY_STATES), sum(counts.values())])
     return columns, rows
+
+
+def _broadcast_titles(session: Session, lo: datetime, hi: datetime) -> dict[str, str]:
+    """Each broadcast's name: its key and the start of its text (from its first ledger row)."""
+    first = (
+        select(func.min(Delivery.id))
+        .where(Delivery.created_at >= lo, Delivery.created_at < hi, Delivery.source.startswith("broadcast:"))
+        .group_by(Delivery.source)
+    )
+    out: dict[str, str] = {}
+    for source, content in session.execute(select(Delivery.source, Delivery.content).where(Delivery.id.in_(first))):
+        key = source.split(":", 1)[1]
+        text = " ".join(str((content or {}).get("text") or "").split())
+        out[source] = f"{key} · {text[:40]}{'…' if len(text) > 40 else ''}" if text else key
+    return out
 
 
 def put_settings(session: Session, ctx: Any, raw: dict[str, Any]) -> BoardSettings:

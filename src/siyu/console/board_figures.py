@@ -188,6 +188,9 @@ def kpi_card(page: Page, kpi: dict[str, Any]) -> dict[str, Any]:
         "badge": status,
         "badge_label": page.gettext(STATUS_LABELS[status]),
         "limits": threshold_text(page, kpi["unit"], kpi["threshold"]),
+        "cohort_shown": page.gettext("Cohort %(start)s – %(end)s", start=basis["cohort_start"], end=basis["cohort_end"])
+        if "cohort_start" in (basis := kpi.get("basis") or {})
+        else None,
         "spark": {
             "type": "spark",
             "categories": [p["period"] for p in trend],

@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from siyu.demo.buffer import EventBuffer
+from siyu.demo.calendar import Send
 from siyu.demo.population import DAY, Population
 
 Ints = NDArray[np.int64]
@@ -84,6 +85,9 @@ class Block:
     birthday_issue: Ints = field(init=False)
     birthday_redeem: Bools = field(init=False)
     used_slot: NDArray[np.bool_] = field(init=False)  # [contact, slot]: the contact has this identity
+    # The WeCom broadcasts (企业群发) of the logged days and who in the block received each: the delivery
+    # ledger's rows (siyu sends 企业群发; the 公众号's 群发 goes out from the 公众号 platform, not the ledger).
+    ledger: list[tuple[Send, Ints]] = field(init=False)
 
     def __post_init__(self) -> None:
         self.deleted = np.full(self.n, NEVER, np.int64)
@@ -94,6 +98,7 @@ class Block:
         self.birthday_vip = self.birthday_issue = np.zeros(0, np.int64)
         self.birthday_redeem = np.zeros(0, np.bool_)
         self.used_slot = np.zeros((self.n, SLOT_COUNT), np.bool_)
+        self.ledger = []
 
     @property
     def n(self) -> int:

@@ -47,6 +47,8 @@ def content(block: Block, sends: list[Send], link_base: str) -> None:
         )
         if at >= log_from:
             buf.add("message_sent", heard, np.full(len(heard), at, np.int64), props, source=source, slot=slot)
+            if send.channel == "wecom":
+                block.ledger.append((send, heard))
         rate = cal.OPEN_RATE[send.content_type]
         opened = heard[rng.random(len(heard)) < np.minimum(rate * engage[heard], 0.95)]
         when = _open_times(block, at, len(opened))  # always after the send

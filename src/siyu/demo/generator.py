@@ -242,6 +242,7 @@ def _block(block: Block, sink: Sink, run: Run, *, last: bool) -> int:
     seen = rows.event_rows(block, sink, ws, cols, ident, out)
     rows.contact_rows(block, sink, ws, seen, run.staff_ids, out)
     rows.consent_rows(block, sink, ws, out)
+    rows.delivery_rows(block, sink, ws, out)
     if last and sink.sqlite:
         sink.conn.exec_driver_sql("DELETE FROM contact WHERE id = ?", (block.ids.contact + block.hi - 1,))
     for table, columns in (
@@ -251,6 +252,7 @@ def _block(block: Block, sink: Sink, run: Run, *, last: bool) -> int:
         ("sales_order", rows.ORDER_COLUMNS),
         ("order_refund", rows.REFUND_COLUMNS),
         ("event", rows.EVENT_COLUMNS),
+        ("delivery", rows.DELIVERY_COLUMNS),
     ):
         sink.insert(table, columns, out.tables.get(table, []))
         run.counts[table] = run.counts.get(table, 0) + out.count(table)

@@ -8,6 +8,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from siyu.demo import calibration as cal
 from siyu.demo import names as vocab
 from siyu.demo.block import (
     BUYER_PLATFORMS,
@@ -81,6 +82,20 @@ EVENT_COLUMNS: Final = (
     "received_at",
     "source",
     "properties",
+)
+DELIVERY_COLUMNS: Final = (
+    "workspace_id",
+    "contact_id",
+    "dedup_key",
+    "source",
+    "channel",
+    "priority",
+    "promotional",
+    "content",
+    "status",
+    "attempts",
+    "created_at",
+    "sent_at",
 )
 # Salts of the opaque identity values (distinct per kind, shifted by the seed).
 _SALTS: Final = {SLOT_WECOM: 11, SLOT_UNIONID: 13, SLOT_MP: 17, SLOT_MINI: 19, SLOT_EMAIL: 23, SLOT_PHONE: 29}
@@ -273,6 +288,37 @@ def consent_rows(block: Block, sink: Sink, workspace_id: int, rows: Rows) -> Non
             for c, t in zip(out.tolist(), times, strict=True)
         ],
     )
+
+
+def delivery_rows(block: Block, sink: Sink, workspace_id: int, rows: Rows) -> None:
+    """The ledger's rows of the WeCom broadcasts the block's contacts received, as ``broadcast.send`` writes
+    them (source ``broadcast:<content id>``, dedup ``broadcast:<key>:<contact>``), all ``delivered``: the
+    seeds give no figures for staff who do not confirm a 群发 or for refusals, so none are made up."""
+    for send, heard in block.ledger:
+        source = f"broadcast:{send.content_id}"
+        content = dumps({"text": send.title})
+        promotional = sink.flag(send.content_type == cal.PROMOTION)
+        at = sink.times(np.asarray([send.at], np.int64))[0]
+        rows.add(
+            "delivery",
+            [
+                (
+                    workspace_id,
+                    c,
+                    f"{source}:{c}",
+                    source,
+                    "wecom",
+                    "marketing",
+                    promotional,
+                    content,
+                    "delivered",
+                    1,
+                    at,
+                    at,
+                )
+                for c in block.contact_id(heard).tolist()
+            ],
+        )
 
 
 def order_rows(block: Block, sink: Sink, workspace_id: int, orders: Orders, ident: Ints, base: int, rows: Rows) -> None:

@@ -334,6 +334,9 @@ def compile_metric(query: BaseModel, workspace_id: int, as_of_day: int, engageme
         e_key = _period_key(str(end), f"DATE '{query.end.isoformat()}'", query.period)
         sql = f"""
         WITH activity AS ({rows}), cohorts AS ({first})
+        SELECT k.cohort, -1 AS offset, COUNT(*) AS contacts FROM cohorts AS k
+        WHERE k.cohort BETWEEN {s_key} AND {e_key} GROUP BY 1
+        UNION ALL
         SELECT k.cohort, a.period - k.cohort AS offset, COUNT(DISTINCT a.contact_id) AS contacts
         FROM cohorts AS k JOIN activity AS a ON a.contact_id = k.contact_id
         WHERE k.cohort BETWEEN {s_key} AND {e_key} AND a.period - k.cohort BETWEEN 0 AND {query.periods}

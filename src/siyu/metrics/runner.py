@@ -93,18 +93,19 @@ def run_metric(
     elif isinstance(query, CohortRetention):
         sizes: dict[int, int] = {}
         cells: dict[int, dict[int, int]] = {}
-        for cohort_key, offset, n in result:
-            cells.setdefault(int(cohort_key), {})[int(offset)] = int(n)
-            if int(offset) == 0:
+        for cohort_key, offset, n in result:  # offset -1: the cohort's size (everybody in it, active or not)
+            if int(offset) < 0:
                 sizes[int(cohort_key)] = int(n)
+            else:
+                cells.setdefault(int(cohort_key), {})[int(offset)] = int(n)
         out["rows"] = [
             {
                 "cohort": _label(k, query.period),
                 "size": sizes.get(k, 0),
-                "counts": [cells[k].get(i, 0) for i in range(query.periods + 1)],
-                "rates": [_rate(cells[k].get(i, 0), sizes.get(k, 0)) for i in range(query.periods + 1)],
+                "counts": [cells.get(k, {}).get(i, 0) for i in range(query.periods + 1)],
+                "rates": [_rate(cells.get(k, {}).get(i, 0), sizes.get(k, 0)) for i in range(query.periods + 1)],
             }
-            for k in sorted(cells)
+            for k in sorted(sizes)
         ]
     elif isinstance(query, Funnel):
         counts = [int(n) for n in result[0]]

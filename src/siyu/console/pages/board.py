@@ -50,8 +50,13 @@ NOTICES: Final = {
     "thresholds_saved": N_("Thresholds saved. The board and the health check use them from now on."),
 }
 FILTER_FIELDS: Final = ("start", "end", "segment_id", "source", "channel_code")
-OPTION_FIELDS: Final = ("cohort_period", "cohort_basis", "funnel_steps")
+OPTION_FIELDS: Final = ("cohort_period", "cohort_basis", "cohort_periods", "funnel_steps", "funnel_days")
 SOURCES_SHOWN = 50
+OPTION_ERRORS: Final = {
+    "funnel_steps": N_("Steps are 2 to 10 event names (lower-case letters, digits and _), separated by commas"),
+    "funnel_days": N_("Enter a whole number of days from 1 to 365"),
+    "cohort_periods": N_("Enter a whole number of periods from 1 to 24"),
+}
 
 
 def _lake(page: Page) -> Lake:
@@ -123,21 +128,20 @@ def choose(page: Page, raw: dict[str, str]) -> Chosen:
             errors.add(name, page.gettext(N_("Not a valid value")))
         return chosen
     steps = [s.strip() for s in values["funnel_steps"].split(",") if s.strip()] or list(service.DEFAULT_FUNNEL)
+    numbers = {name: values[name] or str(default) for name, default in (("cohort_periods", 8), ("funnel_days", 30))}
     try:
-        chosen.options = service.ChartOptions(
-            cohort_period=values["cohort_period"] or "week",
-            cohort_basis=values["cohort_basis"] or "activity",
-            funnel_steps=steps,
+        chosen.options = service.ChartOptions.model_validate(
+            {
+                "cohort_period": values["cohort_period"] or "week",
+                "cohort_basis": values["cohort_basis"] or "activity",
+                "funnel_steps": steps,
+                **numbers,  # as typed: pydantic reads the whole number or says it is not one
+            }
         )
     except ValidationError as exc:
         for problem in exc.errors():
             name = str(problem["loc"][0])
-            message = (
-                N_("Steps are 2 to 10 event names (lower-case letters, digits and _), separated by commas")
-                if name == "funnel_steps"
-                else N_("Choose one of the options")
-            )
-            errors.add(name, page.gettext(message))
+            errors.add(name, page.gettext(OPTION_ERRORS.get(name, N_("Choose one of the options"))))
     if chosen.filters and not errors:
         start_at, end_at = chosen.filters.resolved(service.today_of(page.session))
         values.update(start=start_at.isoformat(), end=end_at.isoformat())

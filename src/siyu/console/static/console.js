@@ -13,6 +13,41 @@
     }
   });
 
+  // Slow pages (the board) say they are loading while the next one is fetched: a form or link with
+  // data-busy="#region" marks the region aria-busy (dimmed, with its data-loading text) and a submit
+  // button with data-busy-label shows that label.
+  function markBusy(selector, button) {
+    var region = selector && document.querySelector(selector);
+    if (region) region.setAttribute("aria-busy", "true");
+    if (button && button.getAttribute("data-busy-label")) {
+      button.setAttribute("data-idle-label", button.textContent);
+      button.textContent = button.getAttribute("data-busy-label");
+      button.setAttribute("aria-disabled", "true");
+    }
+  }
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (event.defaultPrevented || !form.getAttribute || !form.getAttribute("data-busy")) return;
+    markBusy(form.getAttribute("data-busy"), event.submitter || form.querySelector("[type=submit]"));
+  });
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("a[data-busy]");
+    if (!link || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return;
+    markBusy(link.getAttribute("data-busy"), null);
+  });
+  // Back to a page kept by the browser: it is not loading any more.
+  window.addEventListener("pageshow", function (event) {
+    if (!event.persisted) return;
+    document.querySelectorAll("[aria-busy='true'][data-loading]:not([data-chart])").forEach(function (el) {
+      el.setAttribute("aria-busy", "false");
+    });
+    document.querySelectorAll("[data-idle-label]").forEach(function (button) {
+      button.textContent = button.getAttribute("data-idle-label");
+      button.removeAttribute("data-idle-label");
+      button.removeAttribute("aria-disabled");
+    });
+  });
+
   // Selects that act at once (the workspace switcher).
   document.addEventListener("change", function (event) {
     var field = event.target;
