@@ -11,11 +11,14 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.board import service
+from siyu.kit.db import transaction
+from siyu.models import Contact, Delivery, Journey
 from siyu.segment.flows import refresh_workspace
-from tests.board.fixture import EXPECTED, RANGE, build
+from tests.board.fixture import EXPECTED, RANGE, build, noon
 from tests.console.conftest import console_login
 from tests.factories import Member
 
@@ -295,3 +298,36 @@ def test_cohort_cards_say_which_cohort_they_read_and_the_board_shows_loading_sta
     assert 'data-busy="#board-body"' in form.group(0)
     assert 'data-busy-label="加载中…"' in html
     assert 'aria-busy="true" data-loading="正在绘制图表…"' in html  # charts until console.js draws them
+
+
+def test_the_journeys_chart_names_broadcasts_by_key_and_text_and_journeys_by_name(
+    client: TestClient, analyst: Member, board_ws: int, session_factory: sessionmaker[Session]
+) -> None:
+    with transaction(session_factory, workspace_id=board_ws) as session:
+        contact = session.scalars(select(Contact)).first()
+        assert contact is not None
+        journey = Journey(name="新客欢迎", draft={}, created_by="test")
+        session.add(journey)
+        session.flush()
+        at = noon(10, 12)
+        for source, status, text in (
+            (
+                "broadcast:spring-01",
+                "delivered",
+                "春季上新：三款新品   限时 9 折，会员再享双倍积分，点击查看详情，活动截至 3 月 31 日",
+            ),
+            (f"journey:{journey.id}", "failed", "欢迎加入"),
+        ):
+            session.add(
+                Delivery(contact_id=contact.id, dedup_key=f"{source}:{contact.id}", source=source, channel="wecom",
+                         priority="marketing", content={"text": text}, status=status, created_at=at)
+            )  # fmt: skip
+    console_login(client, analyst)
+    html = client.get("/board", params=RANGE).text
+    chart = chart_json(html, "chart-journeys-data")
+    assert chart["categories"] == ["spring-01", "新客欢迎"]
+    assert [(s["name"], s["values"]) for s in chart["series"]] == [("已送达", [1, 0]), ("失败", [0, 1])]
+    table = html.split('id="chart-journeys"')[1].split("</section>")[0]
+    # the key and the text's first 40 characters, its runs of spaces made one
+    assert "<td>spring-01 · 春季上新：三款新品 限时 9 折，会员再享双倍积分，点击查看详情，活动截至 3 …</td>" in table
+    assert "<td>新客欢迎</td>" in table

@@ -9,10 +9,14 @@ import typer
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from siyu.board import service as board
 from siyu.cli import app
 from siyu.cli.server import DEMO_EMAIL, DEMO_PASSWORD
+from siyu.config import load_settings
 from siyu.kit.db import make_engine, make_sessionmaker, transaction
+from siyu.lake.store import lake_for
 from siyu.models import Contact, Workspace
+from siyu.tiers import service as tiers_service
 
 
 def run(data: Path, *args: str) -> list[str]:
@@ -56,3 +60,34 @@ def test_demo_builds_once_reuses_then_resets(tmp_path: Path) -> None:
     rebuilt = run(data, "--reset", "--contacts", "1500", "--months", "2")
     assert "1,500 contacts" in rebuilt[1]
     assert counts(data) == (1500, "澜肌 LANJI 美妆 (demo)")
+
+
+def test_after_the_demo_every_board_chart_and_kpi_has_figures(tmp_path: Path) -> None:
+    """What `make demo` promises the board: every KPI a value, every chart rows with something in them
+    (the journeys chart from the ledger's WeCom broadcasts), and lifecycle flows from the replayed stages."""
+    data = tmp_path / "data"
+    lines = run(data, "--contacts", "2000")
+    assert "lifecycle stages replayed as of 60 and 30 days ago" in lines[2]
+    lake = lake_for(load_settings(data_dir=data))
+    engine = make_engine(f"sqlite:///{data / 'siyu.db'}")
+    try:
+        factory = make_sessionmaker(engine)
+        with transaction(factory) as session:
+            ws = session.scalar(select(Workspace).where(Workspace.slug == "demo"))
+            assert ws is not None
+            ws_id = ws.id
+        with transaction(factory, workspace_id=ws_id) as session:
+            filters = board.BoardFilters()
+            kpis = board.board(session, lake, filters)["kpis"]
+            charts = board.charts(session, lake, board.CHARTS, filters, board.ChartOptions())
+    finally:
+        engine.dispose()
+    assert [k["id"] for k in kpis if k["value"] is None] == []
+    for name, chart in charts.items():
+        numbers = [v for row in chart["rows"] for v in row if isinstance(v, int | float) and not isinstance(v, bool)]
+        assert any(numbers), name
+    assert any(row[0].startswith("broadcast:wecom-") for row in charts["journeys"]["rows"])
+    flows = tiers_service.lifecycle_flows(lake, ws_id, 90)["flows"]
+    assert sum(f["contacts"] for f in flows) > 100
+    assert {"silent", "active"} <= {f["to"] for f in flows}
+    assert sum(tiers_service.distribution(lake, ws_id)["threshold"].values()) == 2000

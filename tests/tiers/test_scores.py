@@ -16,7 +16,7 @@ from siyu.lake.derived import rebuild
 from siyu.lake.store import Lake
 from siyu.tiers import clv
 from siyu.tiers.explain import explain_scores
-from siyu.tiers.refresh import CLV_START, compute
+from siyu.tiers.refresh import CLV_START, compute, replay_stages
 from siyu.tiers.scores import day_number
 from siyu.tiers.settings import TierSettings, parse_settings
 
@@ -198,6 +198,32 @@ def test_lifecycle_changes_are_recorded() -> None:
         compute(con, WS, AS_OF + timedelta(days=40), TierSettings())  # no longer new, never touched since
         history = con.execute("SELECT from_stage, to_stage FROM lifecycle_history ORDER BY changed_at").fetchall()
     assert history == [(None, "new"), ("new", "silent")]
+
+
+def test_past_stages_replayed_in_order_leave_the_history_refreshes_would_have() -> None:
+    """Contact 1 joined 100 days ago and bought 50 days ago; contact 2 joined 20 days ago. Replayed as of
+    70 and 40 days ago, then a full computation today: the history of monthly refreshes, and nothing from
+    after a replayed date counts in it (contact 2 does not exist yet, the order has not happened)."""
+    lake = Lake(None)
+    with lake.write() as con:
+        store = Store(con)
+        store.contact(1, joined_days_ago=100)
+        store.contact(2, joined_days_ago=20)
+        store.order(1, days_ago=50, fen=10_000)
+        rebuild(con, WS)
+        assert replay_stages(con, WS, ago(70), TierSettings()) == 1
+        assert con.execute("SELECT contact_id, lifecycle_stage FROM contact_scores").fetchall() == [(1, "silent")]
+        assert replay_stages(con, WS, ago(40), TierSettings()) == 1  # bought 10 days before: active
+        compute(con, WS, AS_OF, TierSettings())  # 50 days since the order: silent; contact 2 is new
+        history = con.execute(
+            "SELECT contact_id, from_stage, to_stage, changed_at FROM lifecycle_history ORDER BY changed_at, contact_id"
+        ).fetchall()
+    assert history == [
+        (1, None, "silent", ago(70)),  # 30 days after joining, never touched
+        (1, "silent", "active", ago(40)),
+        (1, "active", "silent", AS_OF),
+        (2, None, "new", AS_OF),
+    ]
 
 
 def test_settings_change_the_tiers() -> None:

@@ -8,7 +8,7 @@ import signal
 import threading
 from collections.abc import Callable
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 from sqlalchemy import select
@@ -292,9 +292,42 @@ def _demo_analytics(settings: Settings, factory: sessionmaker[Session], ws_id: i
     actor = AuthContext(workspace_id=ws_id, permissions=frozenset(Permission), label="demo")
     with unit_of_work(factory, ws_id) as session:
         install_examples(session, actor, preset)
+    replayed = _replay_stage_history(factory, lake, ws_id)
     report = refresh_workspace(factory, lake, ws_id, mode="full")
     members = ", ".join(f"{s.name} {s.size:,}" for s in report.segments)
-    return f"analytics: tiers, auto-tags and segments refreshed in {time.perf_counter() - started:.1f} s ({members})"
+    return (
+        f"analytics: lifecycle stages replayed as of {' and '.join(map(str, DEMO_HISTORY_DAYS))} days ago "
+        f"({replayed:,} stage changes), tiers, auto-tags and segments refreshed in "
+        f"{time.perf_counter() - started:.1f} s ({members})"
+    )
+
+
+# The generated year arrives at once, so it has no lifecycle stage history (and the lifecycle flows
+# would be empty): the stages as they stood these many days ago, oldest first, are replayed before the
+# first refresh, as monthly refreshes would have recorded them.
+DEMO_HISTORY_DAYS: Final = (60, 30)
+
+
+def _replay_stage_history(factory: sessionmaker[Session], lake: Any, ws_id: int) -> int:
+    from datetime import timedelta
+
+    from siyu.filters.context import local_now
+    from siyu.lake.sync import sync_into
+    from siyu.tiers.refresh import replay_stages
+    from siyu.tiers.settings import parse_settings
+
+    with unit_of_work(factory, ws_id) as session:
+        ws = session.get(Workspace, ws_id)
+        assert ws is not None
+        tier_settings, now = parse_settings(ws.tier_settings), local_now(ws.timezone)
+    changes = 0
+    with lake.write() as con:
+        sync_into(con, factory, ws_id)
+        for days in DEMO_HISTORY_DAYS:
+            con.execute("BEGIN")
+            changes += replay_stages(con, ws_id, now - timedelta(days=days), tier_settings)
+            con.execute("COMMIT")
+    return changes
 
 
 def _reuse_note(found: int, last: dict[str, Any] | None) -> str:

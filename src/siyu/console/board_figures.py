@@ -322,8 +322,13 @@ def chart_data(page: Page, data: dict[str, Any], cohort_period: str = "week") ->
         }
     if name == "journeys":
         states = [c for c in data["columns"][2:-1] if any(v for v in _values(data, c))]
+        # axis labels: a broadcast by its key (its text is in the table), a journey by its name
+        labels = [
+            str(source).removeprefix("broadcast:") if str(source).startswith("broadcast:") else str(name)
+            for source, name in zip(_values(data, "source"), _values(data, "name"), strict=True)
+        ]
         return _stacked(
-            [str(n) for n in _values(data, "name")],
+            labels,
             [
                 {"name": column_label(page, s), "values": _values(data, s), "color": STATE_COLOURS.get(s, ACCENT)}
                 for s in states

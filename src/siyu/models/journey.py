@@ -97,6 +97,9 @@ class Delivery(IdMixin, WorkspaceScoped, Base):
         # external_ref alone (a lookup by reference is selective on it): an index led by channel tempts
         # SQLite's planner, without statistics, into walking all of a channel's rows for per-channel counts
         Index("ix_delivery_external_ref", "external_ref"),
+        # the board's journeys and broadcasts chart: a range of days counted by source and state from the
+        # index alone (the ledger of a large workspace is millions of rows)
+        Index("ix_delivery_created", "workspace_id", "created_at", "source", "status"),
     )
 
     contact_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("contact.id", ondelete="CASCADE"), nullable=False)

@@ -131,6 +131,24 @@ def _place_rfm(con: duckdb.DuckDBPyConnection, ws: int, settings: TierSettings) 
     con.unregister("placed")
 
 
+def replay_stages(con: duckdb.DuckDBPyConnection, workspace_id: int, as_of: datetime, settings: TierSettings) -> int:
+    """Score the workspace as it stood at ``as_of`` — only the contacts, orders and events there were by
+    then — and record the lifecycle stage changes since the scores the store holds, at ``as_of``.
+
+    A workspace whose past arrived all at once (the demo, an import of a year of orders) has no stage
+    history: replaying a few past dates in order, oldest first, leaves the history that refreshes on those
+    dates would have left. It replaces the workspace's ``contact_scores`` (without CLV, which the refresh
+    that must follow the last replay fits again). Returns how many stage changes it recorded."""
+    ws = int(workspace_id)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE base_scores AS {scores_sql(ws, as_of, settings)}")
+    transitions = _transitions(con, ws, as_of)
+    columns = ", ".join(SCORE_COLUMNS)
+    con.execute("DELETE FROM contact_scores WHERE workspace_id = ?", [ws])
+    con.execute(f"INSERT INTO contact_scores ({columns}) SELECT {columns} FROM base_scores")  # noqa: S608
+    con.execute("DROP TABLE base_scores")
+    return transitions
+
+
 def _transitions(con: duckdb.DuckDBPyConnection, ws: int, as_of: datetime) -> int:
     """Record every lifecycle stage change (and each contact's first stage) in ``lifecycle_history``."""
     row = first_row(
