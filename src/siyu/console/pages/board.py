@@ -128,7 +128,8 @@ def choose(page: Page, raw: dict[str, str]) -> Chosen:
             errors.add(name, page.gettext(N_("Not a valid value")))
         return chosen
     steps = [s.strip() for s in values["funnel_steps"].split(",") if s.strip()] or list(service.DEFAULT_FUNNEL)
-    numbers = {name: values[name] or str(default) for name, default in (("cohort_periods", 8), ("funnel_days", 30))}
+    fields = service.ChartOptions.model_fields
+    numbers = {name: values[name] or str(fields[name].default) for name in ("cohort_periods", "funnel_days")}
     try:
         chosen.options = service.ChartOptions.model_validate(
             {
